@@ -1,0 +1,1 @@
+"""pid: raster P&IDs to validated topological graphs."""

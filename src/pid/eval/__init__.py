@@ -1,0 +1,1 @@
+"""Scoring of predicted sheets against ground truth (no framework imports)."""

@@ -1,0 +1,1 @@
+"""Exports of the graph: FXML, DEXPI and GraphML (no framework imports)."""

@@ -1,0 +1,1 @@
+"""Synthetic P&ID sheets with full ground truth (no framework imports)."""

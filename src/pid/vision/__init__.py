@@ -1,0 +1,1 @@
+"""Pure image and graph algorithms of the pipeline (no framework imports)."""
