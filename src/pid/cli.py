@@ -85,6 +85,19 @@ def evaluate_cmd(
         out.print(f"scores written to {json_out}")
 
 
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="Which benchmark: synth.")] = "synth",
+) -> None:
+    """Measure and print speed figures (ratios are measured side by side in one run)."""
+    from pid.bench import BENCHES
+
+    if name not in BENCHES:
+        raise fail(f"benchmark {name!r} is unknown: use one of {', '.join(sorted(BENCHES))}")
+    for figure in BENCHES[name]():
+        out.print(f"{figure.name:<64} {figure.value:10.2f} {figure.unit}")
+
+
 def main() -> None:
     try:
         app()
