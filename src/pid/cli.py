@@ -33,10 +33,14 @@ def fail(message: str) -> typer.Exit:
 @app.command()
 def synth(
     count: Annotated[int, typer.Option(help="Number of sheets.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder that receives one folder per sheet.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder that receives one folder per sheet.")
+    ],
     seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same sheets.")] = 0,
     size: Annotated[str, typer.Option(help="Sheet size WIDTHxHEIGHT in pixels.")] = "2000x1400",
-    style: Annotated[str, typer.Option(help="clean, or scan (noise, blur, JPEG, rotation).")] = "clean",
+    style: Annotated[
+        str, typer.Option(help="clean, or scan (noise, blur, JPEG, rotation).")
+    ] = "clean",
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
     """Generate P&ID sheets with full ground truth."""
@@ -51,23 +55,35 @@ def synth(
     except PidInputError as exc:
         raise fail(str(exc)) from None
     started = time.perf_counter()
-    progress = Progress(TextColumn("synth"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=False)
+    progress = Progress(
+        TextColumn("synth"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
     with progress:
         task = progress.add_task("sheets", total=count)
         run_dataset(spec, lambda done: progress.advance(task))
     elapsed = time.perf_counter() - started
     rate = count / elapsed * 60.0 if elapsed > 0 else float("inf")
-    out.print(f"{count} sheets of {width}x{height} ({style}) in {elapsed:.1f} s: "
-              f"{rate:.1f} sheets per minute with {workers} worker(s) -> {out_dir}")
+    out.print(
+        f"{count} sheets of {width}x{height} ({style}) in {elapsed:.1f} s: "
+        f"{rate:.1f} sheets per minute with {workers} worker(s) -> {out_dir}"
+    )
 
 
 @app.command("eval")
 def evaluate_cmd(
     pred: Annotated[Path, typer.Option(help="Predicted sheet folder, or a folder of them.")],
     truth: Annotated[Path, typer.Option(help="Ground-truth sheet folder, or a folder of them.")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the scores as JSON.")] = None,
-    labels: Annotated[str, typer.Option(help="Symbol classes compared as: auto, class or pid2graph.")] = "auto",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the scores as JSON.")
+    ] = None,
+    labels: Annotated[
+        str, typer.Option(help="Symbol classes compared as: auto, class or pid2graph.")
+    ] = "auto",
 ) -> None:
     """Score predictions against ground truth: symbols, pipe mask, meeting points, graph."""
     from pid.eval.report import render_table, write_json

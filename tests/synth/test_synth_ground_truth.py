@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 
@@ -27,7 +28,7 @@ def _ink(sheet: Sheet) -> np.ndarray:
 def _samples(polyline: list[list[float]], step: float = 1.0) -> np.ndarray:
     pts = np.asarray(polyline, dtype=np.float64)
     out = [pts[0]]
-    for a, b in zip(pts[:-1], pts[1:], strict=True):
+    for a, b in itertools.pairwise(pts):
         n = max(1, math.ceil(float(np.linalg.norm(b - a)) / step))
         t = np.linspace(0.0, 1.0, n + 1)[1:, None]
         out.extend(a + (b - a) * t)
@@ -102,9 +103,7 @@ def test_pipes_at_a_bridge_are_not_joined(clean_sheet: Sheet) -> None:
 
 def test_junctions_are_graph_nodes_of_the_right_degree(clean_sheet: Sheet) -> None:
     graph = clean_sheet.graph
-    by_point = {
-        tuple(d["point"]): n for n, d in graph.nodes(data=True) if d["kind"] == "junction"
-    }
+    by_point = {tuple(d["point"]): n for n, d in graph.nodes(data=True) if d["kind"] == "junction"}
     joined = [j for j in clean_sheet.junctions if j["kind"] == "junction"]
     assert len(joined) == len(by_point)
     for item in joined:
@@ -120,8 +119,16 @@ def test_free_ends_are_endpoints_of_degree_one(clean_sheet: Sheet) -> None:
 
 def test_every_symbol_is_connected_and_inline_ones_split_runs(clean_sheet: Sheet) -> None:
     graph = clean_sheet.graph
-    inline = {"gate_valve", "globe_valve", "ball_valve", "check_valve", "butterfly_valve",
-              "reducer", "spectacle_blind", "flow_arrow"}
+    inline = {
+        "gate_valve",
+        "globe_valve",
+        "ball_valve",
+        "check_valve",
+        "butterfly_valve",
+        "reducer",
+        "spectacle_blind",
+        "flow_arrow",
+    }
     for node, data in graph.nodes(data=True):
         if data["kind"] != "symbol":
             continue
@@ -145,7 +152,7 @@ def test_asserted_densities_hold_on_20_seeds(size: tuple[int, int]) -> None:
 
 
 def test_gap_bridges_are_wider_than_scan_breaks(clean_sheet: Sheet) -> None:
-    """Each side of a gap bridge shows 4 to 12 px of paper between the line end and the other line."""
+    """Each side of a gap bridge shows 4 to 12 px of paper between line end and crossing line."""
     ink = _ink(clean_sheet)
     for item in clean_sheet.junctions:
         if item["style"] != "gap":

@@ -19,21 +19,36 @@ from pid.synth.dataset import DatasetSpec, run_dataset
 from pid.synth.sheet import Sheet, generate_sheet, write_sheet
 
 ARTIFACTS = (
-    "original.png", "symbols.coco.json", "symbols.txt", "classes.txt", "text.json",
-    "pipe_mask.png", "node_mask.png", "junctions.json", "graph.json", "graph.graphml", "sheet.json",
+    "original.png",
+    "symbols.coco.json",
+    "symbols.txt",
+    "classes.txt",
+    "text.json",
+    "pipe_mask.png",
+    "node_mask.png",
+    "junctions.json",
+    "graph.json",
+    "graph.graphml",
+    "sheet.json",
 )
 
 
 def _digest(folder: Path) -> dict[str, str]:
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.iterdir()) if p.is_file()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
     }
 
 
 def _pid(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pid.cli", *args], capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pid.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_sheet_folder_holds_every_artifact(tmp_path: Path, clean_sheet: Sheet) -> None:
@@ -44,13 +59,15 @@ def test_sheet_folder_holds_every_artifact(tmp_path: Path, clean_sheet: Sheet) -
     assert image.shape == (1400, 2000) and image.dtype == np.uint8
     coco = COCO(str(folder / "symbols.coco.json"))
     anns = coco.loadAnns(coco.getAnnIds())
-    assert len(anns) == sum(1 for _, d in clean_sheet.graph.nodes(data=True) if d["kind"] == "symbol")
+    assert len(anns) == sum(
+        1 for _, d in clean_sheet.graph.nodes(data=True) if d["kind"] == "symbol"
+    )
     yolo = (folder / "symbols.txt").read_text().splitlines()
     assert len(yolo) == len(anns)
     assert (folder / "classes.txt").read_text().split() == list(CLASS_NAMES)
     first = anns[0]
-    cls, cx, cy, w, h = yolo[0].split()
-    x, y, bw, bh = first["bbox"]
+    cls, cx, _cy, _w, h = yolo[0].split()
+    x, _y, bw, bh = first["bbox"]
     assert CLASS_NAMES[int(cls)] == coco.loadCats(first["category_id"])[0]["name"]
     assert float(cx) == pytest.approx((x + bw / 2) / 2000, abs=1e-6)
     assert float(h) == pytest.approx(bh / 1400, abs=1e-6)
@@ -105,7 +122,9 @@ def _affine_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, float]:
     return coef, residual
 
 
-def test_scan_keeps_the_topology_and_warps_all_truth_alike(clean_sheet: Sheet, scan_sheet: Sheet) -> None:
+def test_scan_keeps_the_topology_and_warps_all_truth_alike(
+    clean_sheet: Sheet, scan_sheet: Sheet
+) -> None:
     clean_g, scan_g = clean_sheet.graph, scan_sheet.graph
     assert sorted(clean_g.nodes) == sorted(scan_g.nodes)
     assert sorted((u, v) for u, v, _ in clean_g.edges) == sorted((u, v) for u, v, _ in scan_g.edges)
@@ -118,7 +137,7 @@ def test_scan_keeps_the_topology_and_warps_all_truth_alike(clean_sheet: Sheet, s
     assert 0.0 < abs(angle) <= 1.0
     # Polylines, boxes and text boxes went through the same warp.
     design = lambda pts: np.hstack([pts, np.ones((len(pts), 1))]) @ coef  # noqa: E731
-    for (u, v, k, d_clean) in clean_g.edges(keys=True, data=True):
+    for u, v, k, d_clean in clean_g.edges(keys=True, data=True):
         d_scan = scan_g.edges[u, v, k]
         poly = np.asarray(d_clean["polyline"], dtype=float)
         assert np.abs(design(poly) - np.asarray(d_scan["polyline"])).max() < 0.02
@@ -137,12 +156,26 @@ def test_largest_sheet_size_generates() -> None:
 
 
 def test_cli_writes_sheets_and_reports_speed(tmp_path: Path) -> None:
-    result = _pid("synth", "--count", "2", "--out", str(tmp_path / "ds"), "--seed", "4",
-                  "--size", "1000x700", "--workers", "2")
+    result = _pid(
+        "synth",
+        "--count",
+        "2",
+        "--out",
+        str(tmp_path / "ds"),
+        "--seed",
+        "4",
+        "--size",
+        "1000x700",
+        "--workers",
+        "2",
+    )
     assert result.returncode == 0, result.stderr
     assert "sheets per minute" in result.stdout
     assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == [
-        "dataset.json", "sheet_00000", "sheet_00001"]
+        "dataset.json",
+        "sheet_00000",
+        "sheet_00001",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -59,8 +59,9 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def _make_one(spec: DatasetSpec, index: int) -> SheetDone:
     started = time.perf_counter()
-    sheet = generate_sheet(spec.seed, index, width=spec.width, height=spec.height,
-                           style=spec.style, params=spec.params)
+    sheet = generate_sheet(
+        spec.seed, index, width=spec.width, height=spec.height, style=spec.style, params=spec.params
+    )
     path = write_sheet(sheet, spec.out)
     return SheetDone(sheet.name, path, time.perf_counter() - started)
 
@@ -76,11 +77,20 @@ def generate_dataset(spec: DatasetSpec) -> Iterator[SheetDone]:
     """Generate `spec.count` sheets, yielding each as it is written (in completion order)."""
     spec.validate()
     spec.out.mkdir(parents=True, exist_ok=True)
-    (spec.out / "dataset.json").write_text(json.dumps({
-        "count": spec.count, "seed": spec.seed, "size": [spec.width, spec.height],
-        "style": spec.style, "generator_version": GENERATOR_VERSION,
-        "params": spec.params.to_dict(),
-    }, indent=1) + "\n")
+    (spec.out / "dataset.json").write_text(
+        json.dumps(
+            {
+                "count": spec.count,
+                "seed": spec.seed,
+                "size": [spec.width, spec.height],
+                "style": spec.style,
+                "generator_version": GENERATOR_VERSION,
+                "params": spec.params.to_dict(),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     if spec.workers == 1 or spec.count == 1:
         for index in range(spec.count):
             yield _make_one(spec, index)
@@ -92,7 +102,9 @@ def generate_dataset(spec: DatasetSpec) -> Iterator[SheetDone]:
             yield future.result()
 
 
-def run_dataset(spec: DatasetSpec, on_sheet: Callable[[SheetDone], None] | None = None) -> list[SheetDone]:
+def run_dataset(
+    spec: DatasetSpec, on_sheet: Callable[[SheetDone], None] | None = None
+) -> list[SheetDone]:
     done = []
     for item in generate_dataset(spec):
         done.append(item)

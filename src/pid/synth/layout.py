@@ -327,7 +327,11 @@ class LayoutBuilder:
         clear, sep = self.p.parallel_clearance_px, self.p.meeting_separation_px
         par = self.segs.array(orient)
         if len(par):
-            near = (np.abs(par[:, 0] - c) < clear) & (par[:, 1] < hi + clear) & (par[:, 2] > lo - clear)
+            near = (
+                (np.abs(par[:, 0] - c) < clear)
+                & (par[:, 1] < hi + clear)
+                & (par[:, 2] > lo - clear)
+            )
             if near.any():
                 return None
         perp = self.segs.array(1 - orient)
@@ -364,10 +368,14 @@ class LayoutBuilder:
         found: list[tuple[int, int, IPoint]] = []
         for k in range(n):
             p, q = points[k], points[k + 1]
-            rect = self._trimmed_rect(p, q, margin + 1, k == 0 and port_ends[0], k == n - 1 and port_ends[1])
+            rect = self._trimmed_rect(
+                p, q, margin + 1, k == 0 and port_ends[0], k == n - 1 and port_ends[1]
+            )
             if rect is not None and not self._rect_free(rect, margin):
                 return None
-            if not self._in_drawing((min(p[0], q[0]), min(p[1], q[1]), max(p[0], q[0]), max(p[1], q[1]))):
+            if not self._in_drawing(
+                (min(p[0], q[0]), min(p[1], q[1]), max(p[0], q[0]), max(p[1], q[1]))
+            ):
                 return None
             hits = self._segment_crossings(p, q, touch, allow_cross)
             if hits is None:
@@ -474,8 +482,12 @@ class LayoutBuilder:
         cells = [(c, r) for r in range(rows) for c in range(cols)]
         for i in self.rng.permutation(len(cells))[:count]:
             col, row = cells[int(i)]
-            cell = (d[0] + dw * col / cols, d[1] + dh * row / rows,
-                    d[0] + dw * (col + 1) / cols, d[1] + dh * (row + 1) / rows)
+            cell = (
+                d[0] + dw * col / cols,
+                d[1] + dh * row / rows,
+                d[0] + dw * (col + 1) / cols,
+                d[1] + dh * (row + 1) / rows,
+            )
             self._place_terminal_in(cell)
 
     def _place_terminal_in(self, cell: tuple[float, float, float, float]) -> None:
@@ -487,7 +499,9 @@ class LayoutBuilder:
             if name == "off_page_connector":
                 x, y, turns = self._edge_position(shape)
             else:
-                w, h = (shape.width, shape.height) if turns % 2 == 0 else (shape.height, shape.width)
+                w, h = (
+                    (shape.width, shape.height) if turns % 2 == 0 else (shape.height, shape.width)
+                )
                 x = round(self.rng.uniform(cell[0], max(cell[0], cell[2] - w)))
                 y = round(self.rng.uniform(cell[1], max(cell[1], cell[3] - h)))
             w, h = (shape.width, shape.height) if turns % 2 == 0 else (shape.height, shape.width)
@@ -495,7 +509,12 @@ class LayoutBuilder:
             if not self._in_drawing(rect) or not self._rect_free(rect, spacing):
                 continue
             symbol = PlacedSymbol(
-                self._next_symbol_id(), name, shape, x, y, turns,
+                self._next_symbol_id(),
+                name,
+                shape,
+                x,
+                y,
+                turns,
                 self._uniform_int(self.p.symbol_line_width),
             )
             self._register_symbol(symbol, ports=True)
@@ -554,7 +573,10 @@ class LayoutBuilder:
         last = (np.sign(pts[-2][0] - pts[-1][0]), np.sign(pts[-2][1] - pts[-1][1]))
         if first != va or last != vb:
             return None
-        lengths = [abs(pts[k + 1][0] - pts[k][0]) + abs(pts[k + 1][1] - pts[k][1]) for k in range(len(pts) - 1)]
+        lengths = [
+            abs(pts[k + 1][0] - pts[k][0]) + abs(pts[k + 1][1] - pts[k][1])
+            for k in range(len(pts) - 1)
+        ]
         if min(lengths) < 16:
             return None
         return pts
@@ -581,7 +603,9 @@ class LayoutBuilder:
             others = [(i, p) for i, p in ports if i != ia]
             if not others:
                 return
-            dist = np.asarray([abs(p[0][0] - pa[0][0]) + abs(p[0][1] - pa[0][1]) for _, p in others])
+            dist = np.asarray(
+                [abs(p[0][0] - pa[0][0]) + abs(p[0][1] - pa[0][1]) for _, p in others]
+            )
             nearest = np.argsort(dist, kind="stable")[:6]
             ib, pb = others[int(nearest[int(self.rng.integers(len(nearest)))])]
             self._try_port_pipe(ia, pa, ib, pb)
@@ -667,8 +691,9 @@ class LayoutBuilder:
         found = self._check_polyline([p, q], port_ends=(False, False), touch={p: gid, q: target})
         if found is None:
             return False
-        pipe = self._commit_pipe([p, q], self._uniform_int(self.p.pipe_width), False,
-                                 End("free"), End("free"), found)
+        pipe = self._commit_pipe(
+            [p, q], self._uniform_int(self.p.pipe_width), False, End("free"), End("free"), found
+        )
         pipe.start = End("tee", self._add_tee(p, gid, pipe.id))
         pipe.end = End("tee", self._add_tee(q, target, pipe.id))
         return True
@@ -697,8 +722,9 @@ class LayoutBuilder:
             found = self._check_polyline(pts, port_ends=(False, False), touch={p: ga, q: gb})
             if found is None:
                 continue
-            pipe = self._commit_pipe(pts, self._uniform_int(self.p.pipe_width), False,
-                                     End("free"), End("free"), found)
+            pipe = self._commit_pipe(
+                pts, self._uniform_int(self.p.pipe_width), False, End("free"), End("free"), found
+            )
             pipe.start = End("tee", self._add_tee(p, ga, pipe.id))
             pipe.end = End("tee", self._add_tee(q, gb, pipe.id))
             return True
@@ -722,8 +748,14 @@ class LayoutBuilder:
             found = self._check_polyline(pts, port_ends=(False, True), touch={p: gid})
             if found is None:
                 continue
-            pipe = self._commit_pipe(pts, self._uniform_int(self.p.pipe_width), False,
-                                     End("free"), End("symbol", self.symbols[ib].id), found)
+            pipe = self._commit_pipe(
+                pts,
+                self._uniform_int(self.p.pipe_width),
+                False,
+                End("free"),
+                End("symbol", self.symbols[ib].id),
+                found,
+            )
             pipe.start = End("tee", self._add_tee(p, gid, pipe.id))
             self._take_port(ib, pb)
             return True
@@ -737,14 +769,19 @@ class LayoutBuilder:
         gid, p, (dx, dy) = site
         length = self._uniform_int(self.p.free_end_px)
         q = (p[0] + dx * length, p[1] + dy * length)
-        found = self._check_polyline([p, q], port_ends=(False, False), touch={p: gid}, allow_cross=False)
+        found = self._check_polyline(
+            [p, q], port_ends=(False, False), touch={p: gid}, allow_cross=False
+        )
         if found is None or found:
             return False
-        if not self._rect_free((min(p[0], q[0]), min(p[1], q[1]), max(p[0], q[0]), max(p[1], q[1])),
-                               self.p.parallel_clearance_px):
+        if not self._rect_free(
+            (min(p[0], q[0]), min(p[1], q[1]), max(p[0], q[0]), max(p[1], q[1])),
+            self.p.parallel_clearance_px,
+        ):
             return False
-        pipe = self._commit_pipe([p, q], self._uniform_int(self.p.pipe_width), False,
-                                 End("free"), End("free"), [])
+        pipe = self._commit_pipe(
+            [p, q], self._uniform_int(self.p.pipe_width), False, End("free"), End("free"), []
+        )
         pipe.start = End("tee", self._add_tee(p, gid, pipe.id))
         self.free_ends.append((pipe.id, q))
         return True
@@ -865,8 +902,15 @@ class LayoutBuilder:
             x, y = start, c - across
         else:
             x, y = c - across, start
-        symbol = PlacedSymbol(self._next_symbol_id(), name, shape, x, y, turns,
-                              self._uniform_int(self.p.symbol_line_width))
+        symbol = PlacedSymbol(
+            self._next_symbol_id(),
+            name,
+            shape,
+            x,
+            y,
+            turns,
+            self._uniform_int(self.p.symbol_line_width),
+        )
         box = symbol.box
         if not self._in_drawing(box) or not self._rect_free(box, 6):
             return False
@@ -909,9 +953,7 @@ class LayoutBuilder:
         p = pipe.points[k]
         return total + abs(along - (p[0] if pipe.points[k + 1][1] == p[1] else p[1]))
 
-    def _signal_instrument(
-        self, valve: PlacedSymbol
-    ) -> tuple[PlacedSymbol, list[IPoint]] | None:
+    def _signal_instrument(self, valve: PlacedSymbol) -> tuple[PlacedSymbol, list[IPoint]] | None:
         """An instrument bubble beyond the actuator, joined to it by a straight signal line."""
         port = next(((pt, d) for pt, d, signal in valve.port_points() if signal), None)
         if port is None:
@@ -926,8 +968,15 @@ class LayoutBuilder:
         # The bubble's port facing back to the valve lies at b.
         x = b[0] - d // 2 if vec[0] == 0 else (b[0] if vec[0] > 0 else b[0] - d)
         y = b[1] - d // 2 if vec[1] == 0 else (b[1] if vec[1] > 0 else b[1] - d)
-        bubble = PlacedSymbol(f"s{len(self.symbols) + 1}", "instrument", shape, x, y, 0,
-                              self._uniform_int(self.p.symbol_line_width))
+        bubble = PlacedSymbol(
+            f"s{len(self.symbols) + 1}",
+            "instrument",
+            shape,
+            x,
+            y,
+            0,
+            self._uniform_int(self.p.symbol_line_width),
+        )
         if not self._in_drawing(bubble.box) or not self._rect_free(bubble.box, 10):
             return None
         if not self._rect_clear_of_segments(bubble.box, 12):
@@ -946,8 +995,14 @@ class LayoutBuilder:
     def _commit_signal(self, valve: PlacedSymbol, bubble: PlacedSymbol, line: list[IPoint]) -> None:
         assert bubble.id == self._next_symbol_id()
         self._register_symbol(bubble, ports=False)
-        self._commit_pipe(line, self._uniform_int(self.p.signal_width), True,
-                          End("symbol", valve.id), End("symbol", bubble.id), [])
+        self._commit_pipe(
+            line,
+            self._uniform_int(self.p.signal_width),
+            True,
+            End("symbol", valve.id),
+            End("symbol", bubble.id),
+            [],
+        )
 
     def build(self) -> Layout:
         self.place_terminals()
@@ -955,8 +1010,17 @@ class LayoutBuilder:
         self.fill_meeting_points()
         self.assign_styles()
         self.place_inline_symbols()
-        return Layout(self.width, self.height, self.frame, self.symbols, self.pipes, self.tees,
-                      self.crossings, self.inline, self.free_ends)
+        return Layout(
+            self.width,
+            self.height,
+            self.frame,
+            self.symbols,
+            self.pipes,
+            self.tees,
+            self.crossings,
+            self.inline,
+            self.free_ends,
+        )
 
 
 def build_layout(

@@ -86,7 +86,9 @@ def _direction_at(points: list[tuple[int, int]], cum: np.ndarray, s: float) -> F
 
 def _subpath(points: list[tuple[int, int]], cum: np.ndarray, s0: float, s1: float) -> list[FPoint]:
     out = [_point_at(points, cum, s0)]
-    out += [(float(points[k][0]), float(points[k][1])) for k in range(len(points)) if s0 < cum[k] < s1]
+    out += [
+        (float(points[k][0]), float(points[k][1])) for k in range(len(points)) if s0 < cum[k] < s1
+    ]
     out.append(_point_at(points, cum, s1))
     return out
 
@@ -96,13 +98,17 @@ def _hop_arc(center: FPoint, direction: FPoint, radius: float, side: int) -> lis
     nx_, ny_ = -dy * side, dx * side
     angles = np.linspace(0.0, math.pi, 13)
     return [
-        (center[0] - dx * radius * math.cos(a) + nx_ * radius * math.sin(a),
-         center[1] - dy * radius * math.cos(a) + ny_ * radius * math.sin(a))
+        (
+            center[0] - dx * radius * math.cos(a) + nx_ * radius * math.sin(a),
+            center[1] - dy * radius * math.cos(a) + ny_ * radius * math.sin(a),
+        )
         for a in angles
     ]
 
 
-def _path(pipe: Pipe, cum: np.ndarray, s0: float, s1: float, hops: list[tuple[float, Crossing]]) -> list[FPoint]:
+def _path(
+    pipe: Pipe, cum: np.ndarray, s0: float, s1: float, hops: list[tuple[float, Crossing]]
+) -> list[FPoint]:
     """The polyline of a pipe between two arc positions, with hop-over arcs in place."""
     out: list[FPoint] = []
     cursor = s0
@@ -154,14 +160,17 @@ class _Renderer:
         pipe_id, k = self.seg_owner[gid]
         pipe = self.layout.pipes[pipe_id]
         start = pipe.points[k]
-        return pipe_id, float(self.cums[pipe_id][k] + abs(point[0] - start[0]) + abs(point[1] - start[1]))
+        return pipe_id, float(
+            self.cums[pipe_id][k] + abs(point[0] - start[0]) + abs(point[1] - start[1])
+        )
 
     def _nodes(self) -> dict[int, _Cuts]:
         cuts: dict[int, _Cuts] = {p.id: _Cuts() for p in self.layout.pipes}
         for sym in self.layout.symbols:
             x1, y1, x2, y2 = sym.box
-            self.graph.add_node(sym.id, kind="symbol", **{"class": sym.class_name},
-                                bbox=[x1, y1, x2, y2])
+            self.graph.add_node(
+                sym.id, kind="symbol", **{"class": sym.class_name}, bbox=[x1, y1, x2, y2]
+            )
         self.tee_nodes: dict[str, str] = {}
         for i, tee in enumerate(self.layout.tees):
             node = f"j{len(self.junctions)}"
@@ -197,8 +206,13 @@ class _Renderer:
 
     @staticmethod
     def _meeting(point: tuple[int, int], kind: str, degree: int, style: str) -> dict[str, Any]:
-        return {"point": [point[0], point[1]], "kind": kind, "degree": degree,
-                "confidence": 1.0, "style": style}
+        return {
+            "point": [point[0], point[1]],
+            "kind": kind,
+            "degree": degree,
+            "confidence": 1.0,
+            "style": style,
+        }
 
     def _end_node(self, pipe: Pipe, end: End) -> str:
         if end.kind == "symbol":
@@ -217,12 +231,17 @@ class _Renderer:
             for entry, exit_, node in stops:
                 self._add_edge(pipe, cum, c, current, node, s_cur, entry)
                 current, s_cur = node, exit_
-            self._add_edge(pipe, cum, c, current, self._end_node(pipe, pipe.end), s_cur, float(cum[-1]))
+            self._add_edge(
+                pipe, cum, c, current, self._end_node(pipe, pipe.end), s_cur, float(cum[-1])
+            )
 
-    def _add_edge(self, pipe: Pipe, cum: np.ndarray, c: _Cuts, u: str, v: str, s0: float, s1: float) -> None:
+    def _add_edge(
+        self, pipe: Pipe, cum: np.ndarray, c: _Cuts, u: str, v: str, s0: float, s1: float
+    ) -> None:
         poly = _path(pipe, cum, s0, s1, c.hops)
         self.graph.add_edge(
-            u, v,
+            u,
+            v,
             polyline=[[round(x, 2), round(y, 2)] for x, y in poly],
             length=round(_polyline_length(poly), 2),
             line_type="dashed" if pipe.dashed else "solid",
@@ -311,8 +330,14 @@ class _Renderer:
                 cv2.line(img, (f.inner[2], ye), (f.outer[2], ye), INK, 1)
         ox1, oy1, ox2, oy2 = f.outer
         ix1, iy1, ix2, iy2 = f.inner
-        self.texts.append({"kind": "border", "text": "", "bbox": [ox1, oy1, ox2 - ox1 + 1, oy2 - oy1 + 1],
-                           "inner": [ix1, iy1, ix2 - ix1 + 1, iy2 - iy1 + 1]})
+        self.texts.append(
+            {
+                "kind": "border",
+                "text": "",
+                "bbox": [ox1, oy1, ox2 - ox1 + 1, oy2 - oy1 + 1],
+                "inner": [ix1, iy1, ix2 - ix1 + 1, iy2 - iy1 + 1],
+            }
+        )
         self._draw_title_block()
 
     def _centered_text(self, text: str, cx: float, cy: float, scale: float) -> list[int]:
@@ -335,12 +360,27 @@ class _Renderer:
         unit = int(self.rng.integers(100, 1000))
         cells = [
             ((x1, y1, x2, y1 + row_h), f"PROCESS AND INSTRUMENTATION DIAGRAM - UNIT {unit}"),
-            ((x1, y1 + row_h, xm, y1 + 2 * row_h), f"PLANT {chr(65 + int(self.rng.integers(26)))}{unit}"),
-            ((xm, y1 + row_h, x2, y1 + 2 * row_h), f"SCALE NTS  REV {int(self.rng.integers(0, 9))}"),
-            ((x1, y1 + 2 * row_h, xm, y1 + 3 * row_h), f"DWG PID-{unit}-{int(self.rng.integers(1, 99)):03d}"),
-            ((xm, y1 + 2 * row_h, x2, y1 + 3 * row_h), f"SHEET {int(self.rng.integers(1, 9))} OF 9"),
+            (
+                (x1, y1 + row_h, xm, y1 + 2 * row_h),
+                f"PLANT {chr(65 + int(self.rng.integers(26)))}{unit}",
+            ),
+            (
+                (xm, y1 + row_h, x2, y1 + 2 * row_h),
+                f"SCALE NTS  REV {int(self.rng.integers(0, 9))}",
+            ),
+            (
+                (x1, y1 + 2 * row_h, xm, y1 + 3 * row_h),
+                f"DWG PID-{unit}-{int(self.rng.integers(1, 99)):03d}",
+            ),
+            (
+                (xm, y1 + 2 * row_h, x2, y1 + 3 * row_h),
+                f"SHEET {int(self.rng.integers(1, 9))} OF 9",
+            ),
             ((x1, y1 + 3 * row_h, xm, y2), "DRAWN  CHECKED  APPROVED"),
-            ((xm, y1 + 3 * row_h, x2, y2), f"DATE 20{int(self.rng.integers(10, 30))}-0{int(self.rng.integers(1, 10))}"),
+            (
+                (xm, y1 + 3 * row_h, x2, y2),
+                f"DATE 20{int(self.rng.integers(10, 30))}-0{int(self.rng.integers(1, 10))}",
+            ),
         ]
         for (cx1, cy1, cx2, cy2), text in cells:
             scale = scale_for_height(row_h * 0.42)
@@ -349,7 +389,9 @@ class _Renderer:
                 scale *= (cx2 - cx1) * 0.92 / w
             box = self._centered_text(text, (cx1 + cx2) / 2, (cy1 + cy2) / 2, scale)
             self.texts.append({"kind": "title", "text": text, "bbox": box})
-        self.texts.append({"kind": "title_block", "text": "", "bbox": [x1, y1, x2 - x1 + 1, y2 - y1 + 1]})
+        self.texts.append(
+            {"kind": "title_block", "text": "", "bbox": [x1, y1, x2 - x1 + 1, y2 - y1 + 1]}
+        )
 
     def _free(self, box: list[int], margin: int) -> bool:
         x, y, w, h = box
@@ -357,13 +399,24 @@ class _Renderer:
         if x < d[0] or y < d[1] or x + w > d[2] or y + h > d[3]:
             return False
         tb = self.layout.frame.title_block
-        if x < tb[2] + margin and x + w > tb[0] - margin and y < tb[3] + margin and y + h > tb[1] - margin:
+        if (
+            x < tb[2] + margin
+            and x + w > tb[0] - margin
+            and y < tb[3] + margin
+            and y + h > tb[1] - margin
+        ):
             return False
         region = self.image[y - margin : y + h + margin, x - margin : x + w + margin]
         return bool((region >= PAPER).all())
 
-    def _place_text(self, text: str, candidates: list[tuple[float, float]], scale: float,
-                    vertical: bool, kind: str) -> bool:
+    def _place_text(
+        self,
+        text: str,
+        candidates: list[tuple[float, float]],
+        scale: float,
+        vertical: bool,
+        kind: str,
+    ) -> bool:
         """Draw `text` at the first candidate centre where it touches nothing."""
         w, h, base = text_size(text, scale)
         bw, bh = (h + base + 2, w + 3) if vertical else (w + 3, h + base + 2)
@@ -372,7 +425,9 @@ class _Renderer:
             if not self._free(box, 4):
                 continue
             patch = np.full((h + base + 2, w + 3), PAPER, dtype=np.uint8)
-            cv2.putText(patch, text, (1, h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, INK, 1, cv2.LINE_AA)
+            cv2.putText(
+                patch, text, (1, h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, INK, 1, cv2.LINE_AA
+            )
             if vertical:
                 patch = np.ascontiguousarray(np.rot90(patch))
             x, y = box[0], box[1]
@@ -398,7 +453,12 @@ class _Renderer:
             x1, y1, x2, y2 = sym.box
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
             tw = text_size(text, scale)[0]
-            cands = [(cx, y1 - th - 8), (cx, y2 + th + 8), (x2 + tw / 2 + 10, cy), (x1 - tw / 2 - 10, cy)]
+            cands = [
+                (cx, y1 - th - 8),
+                (cx, y2 + th + 8),
+                (x2 + tw / 2 + 10, cy),
+                (x1 - tw / 2 - 10, cy),
+            ]
             self._place_text(text, cands, scale, False, "tag")
 
     def _draw_line_numbers(self) -> None:
@@ -406,17 +466,24 @@ class _Renderer:
         for pipe in self.layout.pipes:
             if pipe.dashed or self.rng.random() > self.p.line_number_share:
                 continue
-            runs = [k for k in range(len(pipe.points) - 1)
-                    if abs(pipe.points[k + 1][0] - pipe.points[k][0]) + abs(pipe.points[k + 1][1] - pipe.points[k][1]) >= min_run]
+            runs = [
+                k
+                for k in range(len(pipe.points) - 1)
+                if abs(pipe.points[k + 1][0] - pipe.points[k][0])
+                + abs(pipe.points[k + 1][1] - pipe.points[k][1])
+                >= min_run
+            ]
             if not runs:
                 continue
             k = runs[int(self.rng.integers(len(runs)))]
             (ax, ay), (bx, by) = pipe.points[k], pipe.points[k + 1]
             size = int(self.rng.choice([2, 3, 4, 6, 8, 10, 12]))
-            text = (f'{size}"-{SERVICES[int(self.rng.integers(len(SERVICES)))]}-'
-                    f"{int(self.rng.integers(1000, 9999))}-{SPECS[int(self.rng.integers(len(SPECS)))]}")
+            text = (
+                f'{size}"-{SERVICES[int(self.rng.integers(len(SERVICES)))]}-'
+                f"{int(self.rng.integers(1000, 9999))}-{SPECS[int(self.rng.integers(len(SPECS)))]}"
+            )
             scale = scale_for_height(float(self.rng.uniform(8.0, 10.0)))
-            w, h, base = text_size(text, scale)
+            _w, h, base = text_size(text, scale)
             vertical = ax == bx
             offset = math.ceil(pipe.width / 2) + 6 + (h + base) / 2
             cands = []
@@ -436,13 +503,20 @@ class _Renderer:
         self._draw_dots()
         boxes = [s.box for s in self.layout.symbols]
         # Pipe strokes end on box edges with round caps; the part inside a box is symbol, not pipe.
-        node_mask = node_mask_from_boxes(np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-                                         self.mask.shape)
+        node_mask = node_mask_from_boxes(
+            np.asarray(boxes, dtype=np.float64).reshape(-1, 4), self.mask.shape
+        )
         self.mask[node_mask] = 0
         self._draw_tags()
         self._draw_line_numbers()
-        return Rendered(self.image, self.mask, (node_mask * 255).astype(np.uint8), self.graph,
-                        self.junctions, self.texts)
+        return Rendered(
+            self.image,
+            self.mask,
+            (node_mask * 255).astype(np.uint8),
+            self.graph,
+            self.junctions,
+            self.texts,
+        )
 
 
 def render_layout(layout: Layout, rng: np.random.Generator, params: GeneratorParams) -> Rendered:

@@ -55,22 +55,31 @@ def break_lines(
             image[y : y + size, x - half_w : x + half_w + 1] = 255
 
 
-def scan_matrix(width: int, height: int, rng: np.random.Generator, params: GeneratorParams) -> np.ndarray:
+def scan_matrix(
+    width: int, height: int, rng: np.random.Generator, params: GeneratorParams
+) -> np.ndarray:
     angle = float(rng.uniform(-params.scan_rotation_deg, params.scan_rotation_deg))
     scale = 1.0 + float(rng.uniform(-params.scan_scale_jitter, params.scan_scale_jitter))
-    return cv2.getRotationMatrix2D((width / 2.0, height / 2.0), angle, scale)
+    matrix: np.ndarray = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), angle, scale)
+    return matrix
 
 
 def warp_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    return pts @ matrix[:, :2].T + matrix[:, 2]
+    warped: np.ndarray = pts @ matrix[:, :2].T + matrix[:, 2]
+    return warped
 
 
 def warp_box_xyxy(box: list[float], matrix: np.ndarray) -> list[float]:
     x1, y1, x2, y2 = box
     corners = warp_points(np.asarray([[x1, y1], [x2, y1], [x2, y2], [x1, y2]]), matrix)
     lo, hi = corners.min(axis=0), corners.max(axis=0)
-    return [round(float(lo[0]), 2), round(float(lo[1]), 2), round(float(hi[0]), 2), round(float(hi[1]), 2)]
+    return [
+        round(float(lo[0]), 2),
+        round(float(lo[1]), 2),
+        round(float(hi[0]), 2),
+        round(float(hi[1]), 2),
+    ]
 
 
 def warp_box_xywh(box: list[float], matrix: np.ndarray) -> list[float]:
@@ -81,8 +90,14 @@ def warp_box_xywh(box: list[float], matrix: np.ndarray) -> list[float]:
 
 def warp_image(image: np.ndarray, matrix: np.ndarray, border: int) -> np.ndarray:
     h, w = image.shape
-    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return cv2.warpAffine(
+        image,
+        matrix,
+        (w, h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border,
+    )
 
 
 def warp_mask(mask: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -68,7 +68,9 @@ def check_size(width: int, height: int) -> None:
             f"{MIN_SIZE[0]}x{MIN_SIZE[1]} px for its border, title block, symbols and pipes"
         )
     if width > MAX_SIZE[0] or height > MAX_SIZE[1]:
-        raise PidInputError(f"size {width}x{height} is too large: at most {MAX_SIZE[0]}x{MAX_SIZE[1]} px")
+        raise PidInputError(
+            f"size {width}x{height} is too large: at most {MAX_SIZE[0]}x{MAX_SIZE[1]} px"
+        )
 
 
 def generate_sheet(
@@ -114,7 +116,9 @@ def generate_sheet(
             _apply_scan(sheet, np.random.default_rng(scan_ss), params)
         sheet.meta = _meta(sheet, width, height, attempt, params)
         return sheet
-    raise RuntimeError(f"seed {seed} sheet {index}: layout failed {_LAYOUT_TRIES} times: {last_error}")
+    raise RuntimeError(
+        f"seed {seed} sheet {index}: layout failed {_LAYOUT_TRIES} times: {last_error}"
+    )
 
 
 def _apply_scan(sheet: Sheet, rng: np.random.Generator, params: GeneratorParams) -> None:
@@ -138,7 +142,9 @@ def _apply_scan(sheet: Sheet, rng: np.random.Generator, params: GeneratorParams)
     sheet.node_mask = (node_mask * 255).astype(np.uint8)
 
 
-def _meta(sheet: Sheet, width: int, height: int, attempt: int, params: GeneratorParams) -> dict[str, Any]:
+def _meta(
+    sheet: Sheet, width: int, height: int, attempt: int, params: GeneratorParams
+) -> dict[str, Any]:
     styles = Counter(j["style"] for j in sheet.junctions)
     classes = Counter(d["class"] for _, d in sheet.graph.nodes(data=True) if d["kind"] == "symbol")
     return {
@@ -165,22 +171,24 @@ def coco_from_graph(graph: nx.MultiGraph, width: int, height: int) -> dict[str, 
         for i, c in enumerate(CLASS_TABLE)
     ]
     cat_id = {c["name"]: c["id"] for c in categories}
-    annotations = []
+    annotations: list[dict[str, Any]] = []
     for node, data in graph.nodes(data=True):
         if data["kind"] != "symbol":
             continue
         x1, y1, x2, y2 = data["bbox"]
         w, h = x2 - x1, y2 - y1
-        annotations.append({
-            "id": len(annotations) + 1,
-            "image_id": 1,
-            "category_id": cat_id[data["class"]],
-            "bbox": [x1, y1, w, h],
-            "area": w * h,
-            "iscrowd": 0,
-            "score": 1.0,
-            "symbol_id": node,
-        })
+        annotations.append(
+            {
+                "id": len(annotations) + 1,
+                "image_id": 1,
+                "category_id": cat_id[data["class"]],
+                "bbox": [x1, y1, w, h],
+                "area": w * h,
+                "iscrowd": 0,
+                "score": 1.0,
+                "symbol_id": node,
+            }
+        )
     return {
         "images": [{"id": 1, "file_name": "original.png", "width": width, "height": height}],
         "categories": categories,
@@ -222,7 +230,9 @@ def write_sheet(sheet: Sheet, out_dir: Path) -> Path:
         shutil.rmtree(tmp)
     tmp.mkdir()
     h, w = sheet.image.shape
-    Image.fromarray(sheet.image).save(tmp / "original.png", dpi=(sheet.dpi, sheet.dpi), compress_level=1)
+    Image.fromarray(sheet.image).save(
+        tmp / "original.png", dpi=(sheet.dpi, sheet.dpi), compress_level=1
+    )
     png = [cv2.IMWRITE_PNG_COMPRESSION, 1]
     cv2.imwrite(str(tmp / "pipe_mask.png"), sheet.pipe_mask, png)
     cv2.imwrite(str(tmp / "node_mask.png"), sheet.node_mask, png)

@@ -107,8 +107,8 @@ MAX_CONNECTIONS: dict[str, int] = {
 INSTRUMENT_LETTERS = ("FI", "FIC", "PI", "PIC", "TI", "TIC", "LI", "LIC", "FT", "PT", "TT", "LT")
 
 
-def _even(value: float) -> int:
-    return int(round(value / 2.0)) * 2
+def _even(value: float | np.integer) -> int:
+    return round(value / 2.0) * 2
 
 
 def _bowtie(w: float, top: float, bottom: float) -> tuple[Primitive, ...]:
@@ -321,10 +321,12 @@ def _instrument(rng: np.random.Generator) -> Shape:
         prims.append(Poly(((0.0, d / 2), (float(d), d / 2))))
     prims.append(Label(letters, (d / 2, d * 0.32), d * 0.2, d * 0.62))
     prims.append(Label(number, (d / 2, d * 0.7), d * 0.2, d * 0.62))
-    ports = tuple(
-        Port(u, v, k)
-        for u, v, k in ((d / 2, 0.0, "N"), (float(d), d / 2, "E"), (d / 2, float(d), "S"))
-    ) + (Port(0.0, d / 2, "W"),)
+    ports = (
+        Port(d / 2, 0.0, "N"),
+        Port(float(d), d / 2, "E"),
+        Port(d / 2, float(d), "S"),
+        Port(0.0, d / 2, "W"),
+    )
     return Shape(d, d, tuple(prims), ports)
 
 
@@ -426,7 +428,9 @@ def _fixed(points: list[Point]) -> np.ndarray:
     return np.round(np.asarray(points, dtype=np.float64) * _SUBPIXEL).astype(np.int32)
 
 
-def draw_symbol(image: np.ndarray, symbol: PlacedSymbol, ink: int = 0) -> list[tuple[str, list[int]]]:
+def draw_symbol(
+    image: np.ndarray, symbol: PlacedSymbol, ink: int = 0
+) -> list[tuple[str, list[int]]]:
     """Draw `symbol` into a uint8 image; return its labels as (text, [x, y, w, h]).
 
     The canonical frame is shrunk by half a line width on every side, so that thick strokes
@@ -464,7 +468,9 @@ def draw_symbol(image: np.ndarray, symbol: PlacedSymbol, ink: int = 0) -> list[t
             )
         else:
             cx, cy = to_image(prim.center)
-            labels.append((prim.text, draw_text_fit(image, prim.text, cx, cy, prim.width, prim.height, ink)))
+            labels.append(
+                (prim.text, draw_text_fit(image, prim.text, cx, cy, prim.width, prim.height, ink))
+            )
     return labels
 
 
