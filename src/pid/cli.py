@@ -95,7 +95,8 @@ def evaluate_cmd(
         report = evaluate(pred, truth, label_space=labels)  # type: ignore[arg-type]
     except PidInputError as exc:
         raise fail(str(exc)) from None
-    out.print(render_table(report))
+    # A table of 11 figures per sheet needs more than a pipe's default 80 columns.
+    Console(width=max(out.width, 150)).print(render_table(report))
     if json_out is not None:
         write_json(report, json_out)
         out.print(f"scores written to {json_out}")
