@@ -845,7 +845,8 @@ class LayoutBuilder:
             cr.side = 1 if self.rng.random() < 0.5 else -1
 
     def _dot_radius(self, width: int) -> int:
-        return math.ceil(width / 2) + self._uniform_int(self.p.dot_radius_extra_px)
+        # A junction dot is drawn clearly wider than the lines it joins, as on real sheets.
+        return width + self._uniform_int(self.p.dot_radius_extra_px)
 
     # ---- inline symbols and signal lines -------------------------------------------------------
 
