@@ -71,7 +71,7 @@ class JunctionPoint:
 # --- small validation helpers ---------------------------------------------------------------
 
 
-def _fail(path: Path, where: str, problem: str) -> NoReturn:
+def _fail(path: Path | str, where: str, problem: str) -> NoReturn:
     raise PidInputError(f"{path}: {where}: {problem}" if where else f"{path}: {problem}")
 
 
@@ -93,7 +93,7 @@ def _is_number(value: object) -> bool:
     return _as_number(value) is not None
 
 
-def _numbers(value: object, n: int, path: Path, where: str) -> tuple[float, ...]:
+def _numbers(value: object, n: int, path: Path | str, where: str) -> tuple[float, ...]:
     if (
         not isinstance(value, list | tuple)
         or len(value) != n
@@ -109,13 +109,13 @@ def _mapping(value: object, path: Path, where: str) -> dict[str, Any]:
     return value
 
 
-def _list(value: object, path: Path, where: str) -> list[Any]:
+def _list(value: object, path: Path | str, where: str) -> list[Any]:
     if not isinstance(value, list):
         _fail(path, where, "expected a list")
     return value
 
 
-def _polyline(value: object, path: Path, where: str) -> list[Point]:
+def _polyline(value: object, path: Path | str, where: str) -> list[Point]:
     points = _list(value, path, where)
     if len(points) < 2:
         _fail(path, where, "expected at least 2 points")
@@ -185,23 +185,57 @@ def load_graph(path: Path) -> nx.MultiGraph:
 def _graph_node(raw: object, path: Path, where: str) -> tuple[Any, dict[str, Any]]:
     node = _mapping(raw, path, where)
     node_id = node.get("id")
-    if node_id is None or isinstance(node_id, bool) or not isinstance(node_id, str | int):
-        _fail(path, f"{where}.id", "expected a string or integer id")
-    kind = node.get("kind")
-    if kind not in NODE_KINDS:
-        _fail(path, f"{where}.kind", f"expected one of {', '.join(NODE_KINDS)}, got {kind!r}")
-    attrs = {k: v for k, v in node.items() if k != "id"}
-    if kind == "symbol":
-        cls = node.get("class")
-        if not isinstance(cls, str) or not cls:
-            _fail(path, f"{where}.class", "expected a class name")
-        x1, y1, x2, y2 = _numbers(node.get("bbox"), 4, path, f"{where}.bbox")
-        if x2 < x1 or y2 < y1:
-            _fail(path, f"{where}.bbox", "expected [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2")
-        attrs["bbox"] = [x1, y1, x2, y2]
-    else:
-        attrs["point"] = list(_numbers(node.get("point"), 2, path, f"{where}.point"))
+    attrs = check_graph_node(node_id, {k: v for k, v in node.items() if k != "id"}, path, where)
     return node_id, attrs
+
+
+def check_graph_node(
+    node_id: object, attrs: Mapping[str, Any], source: Path | str, where: str
+) -> dict[str, Any]:
+    """Check one node against graph.json's schema and return its attributes normalised.
+
+    Shared by `load_graph` (the JSON form) and `pid.export.validate.validate_graph` (a graph in
+    memory), so both forms obey one schema.
+
+    Parameters
+    ----------
+    node_id : object
+        The node's id: a string or an integer.
+    attrs : Mapping[str, Any]
+        The node's attributes (everything but its id).
+    source : Path or str
+        What the message names first: the file, or e.g. ``"graph"`` for a graph in memory.
+    where : str
+        The node's place, e.g. ``"nodes[3]"`` or ``"nodes['s3']"``.
+
+    Returns
+    -------
+    dict[str, Any]
+        A copy of `attrs` with `bbox` (symbols) or `point` (junctions, endpoints) as float lists.
+
+    Raises
+    ------
+    PidInputError
+        Naming `source` and the failing path, e.g. ``graph: nodes['s3'].bbox: expected 4
+        numbers``.
+    """
+    if node_id is None or isinstance(node_id, bool) or not isinstance(node_id, str | int):
+        _fail(source, f"{where}.id", "expected a string or integer id")
+    kind = attrs.get("kind")
+    if kind not in NODE_KINDS:
+        _fail(source, f"{where}.kind", f"expected one of {', '.join(NODE_KINDS)}, got {kind!r}")
+    out = dict(attrs)
+    if kind == "symbol":
+        cls = attrs.get("class")
+        if not isinstance(cls, str) or not cls:
+            _fail(source, f"{where}.class", "expected a class name")
+        x1, y1, x2, y2 = _numbers(attrs.get("bbox"), 4, source, f"{where}.bbox")
+        if x2 < x1 or y2 < y1:
+            _fail(source, f"{where}.bbox", "expected [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2")
+        out["bbox"] = [x1, y1, x2, y2]
+    else:
+        out["point"] = list(_numbers(attrs.get("point"), 2, source, f"{where}.point"))
+    return out
 
 
 def _graph_edge(
@@ -215,18 +249,51 @@ def _graph_edge(
             _fail(path, f"{where}.{end}", f"unknown node {node!r}")
         ends.append(node)
     key = edge.get("key")
-    if key is not None and (isinstance(key, bool) or not isinstance(key, int)):
-        _fail(path, f"{where}.key", "expected an integer")
-    line_type = edge.get("line_type")
-    if line_type not in LINE_TYPES:
-        _fail(path, f"{where}.line_type", f"expected solid or dashed, got {line_type!r}")
     attrs = {k: v for k, v in edge.items() if k not in ("source", "target", "key")}
-    attrs["polyline"] = _polyline(edge.get("polyline"), path, f"{where}.polyline")
+    return ends[0], ends[1], key, check_graph_edge(key, attrs, path, where)
+
+
+def check_graph_edge(
+    key: object, attrs: Mapping[str, Any], source: Path | str, where: str
+) -> dict[str, Any]:
+    """Check one edge against graph.json's schema and return its attributes normalised.
+
+    Shared by `load_graph` and `pid.export.validate.validate_graph` (see `check_graph_node`).
+
+    Parameters
+    ----------
+    key : object
+        The edge's multigraph key: an integer, or None where the JSON gives none.
+    attrs : Mapping[str, Any]
+        The edge's attributes (everything but its ends and key).
+    source : Path or str
+        What the message names first: the file, or e.g. ``"graph"``.
+    where : str
+        The edge's place, e.g. ``"edges[2]"`` or ``"edges[('s1', 'j2', 0)]"``.
+
+    Returns
+    -------
+    dict[str, Any]
+        A copy of `attrs` with `polyline` as a list of (x, y) float tuples.
+
+    Raises
+    ------
+    PidInputError
+        Naming `source` and the failing path, e.g. ``graph: edges[('s1', 'j2', 0)].line_type:
+        expected solid or dashed, got 'wavy'``.
+    """
+    if key is not None and (isinstance(key, bool) or not isinstance(key, int)):
+        _fail(source, f"{where}.key", "expected an integer")
+    line_type = attrs.get("line_type")
+    if line_type not in LINE_TYPES:
+        _fail(source, f"{where}.line_type", f"expected solid or dashed, got {line_type!r}")
+    out = dict(attrs)
+    out["polyline"] = _polyline(attrs.get("polyline"), source, f"{where}.polyline")
     for name in ("width", "length"):
-        value = edge.get(name)
+        value = attrs.get(name)
         if value is not None and (not _is_number(value) or value < 0):
-            _fail(path, f"{where}.{name}", "expected a number >= 0")
-    return ends[0], ends[1], key, attrs
+            _fail(source, f"{where}.{name}", "expected a number >= 0")
+    return out
 
 
 # --- graph.graphml (PID2Graph) ----------------------------------------------------------------
@@ -435,29 +502,41 @@ def _model_graph(work: nx.MultiGraph) -> nx.MultiGraph:
 # --- boxes, junctions, masks, images ----------------------------------------------------------
 
 
-def load_boxes(path: Path) -> BoxSet:
+def load_boxes(path: Path, *, image_size: tuple[int, int] | None = None) -> BoxSet:
     """Load and validate a COCO box file (symbols.coco.json, detections.json, ...).
 
     Parameters
     ----------
     path : Path
         COCO JSON with `images` (at most one: the sheet), `categories` and `annotations`.
+    image_size : tuple[int, int] or None
+        (width, height) of the drawing the boxes belong to, when the caller knows it: boxes are
+        checked against it, and a different size in the file's `images` is an error.
 
     Returns
     -------
     BoxSet
         Boxes with their category *name*, (x, y, w, h) pixels and score (1.0 when absent), and
-        the image size (width, height) when the file gives one.
+        the image size (width, height): `image_size` when given, else the file's, if any.
 
     Raises
     ------
     PidInputError
         On a bbox that is not 4 numbers, a width or height <= 0, a category_id missing from the
-        file's own categories, a score outside [0, 1], or a box outside the image.
+        file's own categories, a score outside [0, 1], a box outside the image, or a file image
+        size that differs from `image_size`.
     """
     data = _mapping(read_json(path), path, "")
     names = _category_names(_list(data.get("categories", []), path, "categories"), path)
     size = _image_size(_list(data.get("images", []), path, "images"), path)
+    if image_size is not None:
+        if size is not None and size != image_size:
+            _fail(
+                path,
+                "images[0]",
+                f"{size[0]}x{size[1]} does not match the {image_size[0]}x{image_size[1]} image",
+            )
+        size = image_size
     annotations = _list(data.get("annotations", []), path, "annotations")
     boxes = tuple(
         _box(raw, names, size, path, f"annotations[{i}]") for i, raw in enumerate(annotations)
