@@ -28,6 +28,7 @@ from pid.errors import PidInputError
 from pid.export.fxml import check_dpi, format_number, pipe_ends, write_bytes
 from pid.export.graphml import node_position, replace_atomically
 from pid.export.validate import validate_graph
+from pid.export.xmlfile import parse_xml
 from pid.synth.classes import CLASSES_BY_NAME, Role, dexpi_class
 
 SCHEMA_VERSION = "4.1.1"
@@ -591,17 +592,7 @@ def _mm(value: float) -> str:
 
 
 def _parse(path: Path) -> etree._Element:
-    if not path.is_file():
-        raise PidInputError(f"{path}: file not found")
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True
-    )
-    try:
-        root = etree.parse(str(path), parser).getroot()
-    except etree.XMLSyntaxError as exc:
-        raise PidInputError(f"{path}: not well-formed XML: {exc}") from exc
-    except OSError as exc:
-        raise PidInputError(f"{path}: cannot read: {exc}") from exc
+    root = parse_xml(path)
     if root.tag != "PlantModel":
         raise PidInputError(f"{path}: expected a PlantModel root element, got {root.tag!r}")
     return root

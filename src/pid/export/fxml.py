@@ -22,6 +22,7 @@ from lxml import etree
 from pid.errors import PidInputError
 from pid.export.graphml import replace_atomically
 from pid.export.validate import GRAPH_SOURCE, SHEET_SIZE_KEYS, validate_graph
+from pid.export.xmlfile import parse_xml
 from pid.synth.classes import CLASSES_BY_NAME, dexpi_class, pid2graph_label
 
 NAMESPACE = "urn:pid:fxml:1"
@@ -266,7 +267,7 @@ def read_fxml(path: Path) -> nx.MultiGraph:
         integer id that is not an integer, a pipe given twice, or a graph failing the schema.
     """
     path = Path(path)
-    root = _parse(path)
+    root = parse_xml(path)
     _check_valid(root, path)
     graph = nx.MultiGraph()
     sheet = root.find(_q("Sheet"))
@@ -287,21 +288,6 @@ def read_fxml(path: Path) -> nx.MultiGraph:
         _read_pipe(graph, element, ids, path)
     validate_graph(graph, source=str(path))
     return graph
-
-
-def _parse(path: Path) -> etree._Element:
-    if not path.is_file():
-        raise PidInputError(f"{path}: file not found")
-    # No entities, no network, no comments: data only, nothing fetched or expanded.
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True
-    )
-    try:
-        return etree.parse(str(path), parser).getroot()
-    except etree.XMLSyntaxError as exc:
-        raise PidInputError(f"{path}: not well-formed XML: {exc}") from exc
-    except OSError as exc:
-        raise PidInputError(f"{path}: cannot read: {exc}") from exc
 
 
 def _read_node(element: etree._Element, kind: str, path: Path) -> tuple[NodeId, dict[str, Any]]:
