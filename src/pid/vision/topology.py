@@ -47,7 +47,8 @@ class TopologyOptions:
     max_gap: float = 36.0
     max_dash_gap: float = 9.0
     collinear_offset: float = 3.0
-    min_spur: float = 6.0
+    min_spur: float = 12.0
+    min_lone_branch: float = 20.0
     dot_excess: float = 0.35
     hop_chord: tuple[float, float] = (6.0, 34.0)
 
@@ -511,9 +512,11 @@ class _Builder:
             (start_term, pieces, end_term, n_dash) = chain
             poly = np.concatenate(pieces)
             poly = approximate_polygon(poly, tolerance=0.8)  # type: ignore[no-untyped-call]
+            length = float(np.linalg.norm(np.diff(poly, axis=0), axis=1).sum())
+            if start_term.kind == end_term.kind == "free" and length < self.opt.min_lone_branch:
+                continue  # a stray stroke on its own, not a pipe
             u = self._node_for(start_term, kinds)
             v = self._node_for(end_term, kinds)
-            length = float(np.linalg.norm(np.diff(poly, axis=0), axis=1).sum())
             dashed = n_dash >= 2 and n_dash * 20.0 >= length * 0.5
             self.graph.add_edge(
                 u,

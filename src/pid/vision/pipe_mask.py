@@ -1,0 +1,169 @@
+"""Classical pipe mask: the baseline a learned segmenter has to beat.
+
+Strategy. Ink is found with a threshold relative to the local background, so uneven scans
+binarise like clean sheets. Then everything that is ink but not pipe is taken away:
+
+- symbol boxes (the node mask) and the sheet frame (border and title block, recognised as the
+  connected ink that spans most of the sheet);
+- text: characters are small connected blobs that sit in rows; blobs of text size are merged
+  along their row and removed when the row looks like a line of text rather than a dash train
+  (a dash train is thin and its blobs are long and evenly spaced along one axis).
+
+What is left is pipe ink: solid runs, the dashes of signal lines, dots and hop-over arcs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True, slots=True)
+class PipeMaskOptions:
+    background_window: int = 41
+    ink_contrast: float = 0.22
+    frame_span: float = 0.8
+    text_height: tuple[int, int] = (5, 20)
+    text_max_width: int = 22
+    dash_elongation: float = 2.6
+    dash_max_thickness: int = 5
+    stray_max_size: int = 30
+
+
+def normalise_background(gray: NDArray[np.uint8], window: int) -> NDArray[np.float32]:
+    """Gray image divided by its local paper level: paper ~1.0, ink well below."""
+    small = cv2.resize(gray, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    k = max(3, window // 4) | 1
+    # The paper level is the local maximum: ink is darker than paper everywhere.
+    paper = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    paper = cv2.GaussianBlur(paper, (0, 0), k / 2.0)
+    paper_full = cv2.resize(paper, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
+    ratio = gray.astype(np.float32) / np.maximum(paper_full.astype(np.float32), np.float32(1.0))
+    out: NDArray[np.float32] = ratio.astype(np.float32)
+    return out
+
+
+def binarise(gray: NDArray[np.uint8], options: PipeMaskOptions) -> NDArray[np.bool_]:
+    """Ink pixels: clearly darker than the paper around them."""
+    level = normalise_background(gray, options.background_window)
+    ink: NDArray[np.bool_] = level < (1.0 - options.ink_contrast)
+    return ink
+
+
+def _remove_frame(ink: NDArray[np.bool_], span: float) -> NDArray[np.bool_]:
+    """Drop connected ink spanning most of the sheet: the border and the title block on it."""
+    _n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    h, w = ink.shape
+    zone = 0.025 * min(h, w)
+    x1 = stats[:, cv2.CC_STAT_LEFT]
+    y1 = stats[:, cv2.CC_STAT_TOP]
+    x2 = x1 + stats[:, cv2.CC_STAT_WIDTH]
+    y2 = y1 + stats[:, cv2.CC_STAT_HEIGHT]
+    # The frame lies in the band along the sheet's edges, where no pipe goes; a scan may break
+    # it into pieces, so any long piece reaching into that band is frame.
+    in_band = (x1 <= zone) | (y1 <= zone) | (x2 >= w - zone) | (y2 >= h - zone)
+    long_piece = (x2 - x1 >= span * 0.25 * w) | (y2 - y1 >= span * 0.25 * h)
+    wide = in_band & long_piece
+    wide[0] = False
+    frame = wide[labels]
+    out: NDArray[np.bool_] = ink & ~frame
+    return out
+
+
+def _text_blobs(ink: NDArray[np.bool_], options: PipeMaskOptions) -> NDArray[np.bool_]:
+    """Pixels of blobs that are text rather than pipe: small, not thin dashes."""
+    _n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    bw = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64)
+    bh = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    long_side, short_side = np.maximum(bw, bh), np.minimum(bw, bh)
+    _lo, hi = options.text_height
+    small = (long_side <= max(hi, options.text_max_width)) & (long_side >= 1)
+    # A dash is a thin bar along an axis: long/short >= elongation and nearly full.
+    dash = (
+        (long_side >= options.dash_elongation * short_side)
+        & (short_side <= options.dash_max_thickness)
+        & (area >= 0.6 * bw * bh)
+    )
+    text = small & ~dash
+    # Specks (one or two pixels) are noise, not pipe.
+    text |= area <= 2
+    text[0] = False
+    mask: NDArray[np.bool_] = text[labels]
+    return mask
+
+
+def _text_rows(
+    text: NDArray[np.bool_], ink: NDArray[np.bool_], options: PipeMaskOptions
+) -> NDArray[np.bool_]:
+    """Whole text rows: text blobs merged along the row take their hyphens and ones with them."""
+    _lo, hi = options.text_height
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1))
+    rows = np.asarray(cv2.dilate(text.astype(np.uint8), kernel), dtype=bool)
+    kernel_v = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9))
+    cols = np.asarray(cv2.dilate(text.astype(np.uint8), kernel_v), dtype=bool)
+    zone = rows | cols
+    # Ink inside a text zone that is itself small belongs to the text (e.g. '-' and '1').
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    small = long_side <= hi
+    small[0] = False
+    inside = np.zeros(n, dtype=bool)
+    hit = labels[zone & ink]
+    inside[np.unique(hit)] = True
+    out: NDArray[np.bool_] = (small & inside)[labels]
+    return out
+
+
+def classical_pipe_mask(
+    gray: NDArray[np.uint8],
+    node_mask: NDArray[np.bool_],
+    *,
+    options: PipeMaskOptions | None = None,
+) -> NDArray[np.bool_]:
+    """Pipe pixels of a drawing, found without a model.
+
+    Parameters
+    ----------
+    gray
+        (H, W) uint8 drawing, paper light and ink dark.
+    node_mask
+        (H, W) bool symbol areas, taken out of the result.
+    options
+        Thresholds of the method.
+
+    Returns
+    -------
+    (H, W) bool mask of pipe ink.
+    """
+    opt = options or PipeMaskOptions()
+    ink = binarise(gray, opt)
+    ink &= ~node_mask
+    ink = _remove_frame(ink, opt.frame_span)
+    text = _text_blobs(ink, opt)
+    text |= _text_rows(text, ink, opt)
+    kept = ink & ~text
+    return _drop_stray_blobs(kept, node_mask, opt)
+
+
+def _drop_stray_blobs(
+    mask: NDArray[np.bool_], node_mask: NDArray[np.bool_], options: PipeMaskOptions
+) -> NDArray[np.bool_]:
+    """Remove small blobs that are neither dashes nor pipe stubs reaching a symbol."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    bw = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64)
+    bh = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
+    long_side, short_side = np.maximum(bw, bh), np.minimum(bw, bh)
+    dash = (long_side >= options.dash_elongation * short_side) & (
+        short_side <= options.dash_max_thickness
+    )
+    near_symbol = np.zeros(n, dtype=bool)
+    grown = cv2.dilate(node_mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    near_symbol[np.unique(labels[grown & mask])] = True
+    stray = (long_side < options.stray_max_size) & ~dash & ~near_symbol
+    stray[0] = False
+    out: NDArray[np.bool_] = mask & ~stray[labels]
+    return out
