@@ -50,8 +50,6 @@ def synth(
         width, height = parse_size(size)
         spec = DatasetSpec(out_dir, count, seed, width, height, style, workers)
         spec.validate()
-        if style not in ("clean", "scan"):
-            raise PidInputError(f"--style {style!r} is unknown: use clean or scan")
     except PidInputError as exc:
         raise fail(str(exc)) from None
     started = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +15,7 @@ import pytest
 
 from pid.synth.sheet import generate_sheet, write_sheet
 
-
-def _pid(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pid.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+RunPid = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +56,10 @@ def _figures(node: Any) -> list[float]:
     return found
 
 
-def test_generated_sheets_score_exactly_one_against_themselves(truth: Path, tmp_path: Path) -> None:
-    result = _pid(
+def test_generated_sheets_score_exactly_one_against_themselves(
+    run_pid: RunPid, truth: Path, tmp_path: Path
+) -> None:
+    result = run_pid(
         "eval", "--pred", str(truth), "--truth", str(truth), "--json", str(tmp_path / "s.json")
     )
     assert result.returncode == 0, result.stderr
@@ -76,10 +70,12 @@ def test_generated_sheets_score_exactly_one_against_themselves(truth: Path, tmp_
     assert report["overall"]["junctions"]["ambiguous_rate"] == 0.0
 
 
-def test_a_missing_prediction_scores_zero_for_its_sheet(truth: Path, tmp_path: Path) -> None:
+def test_a_missing_prediction_scores_zero_for_its_sheet(
+    run_pid: RunPid, truth: Path, tmp_path: Path
+) -> None:
     pred = tmp_path / "pred"
     shutil.copytree(truth / "sheet_00000", pred / "sheet_00000")
-    result = _pid(
+    result = run_pid(
         "eval", "--pred", str(pred), "--truth", str(truth), "--json", str(tmp_path / "s.json")
     )
     assert result.returncode == 0, result.stderr
@@ -97,35 +93,39 @@ def _one_line_error(result: subprocess.CompletedProcess[str], *phrases: str) -> 
         assert phrase in lines[0], lines[0]
 
 
-def test_missing_folder_is_refused(truth: Path, tmp_path: Path) -> None:
-    _one_line_error(_pid("eval", "--pred", str(tmp_path / "nope"), "--truth", str(truth)), "nope")
-    _one_line_error(_pid("eval", "--pred", str(truth), "--truth", str(tmp_path / "nope")), "nope")
+def test_missing_folder_is_refused(run_pid: RunPid, truth: Path, tmp_path: Path) -> None:
+    _one_line_error(
+        run_pid("eval", "--pred", str(tmp_path / "nope"), "--truth", str(truth)), "nope"
+    )
+    _one_line_error(
+        run_pid("eval", "--pred", str(truth), "--truth", str(tmp_path / "nope")), "nope"
+    )
 
 
-def test_invalid_graph_json_is_refused(truth: Path, tmp_path: Path) -> None:
+def test_invalid_graph_json_is_refused(run_pid: RunPid, truth: Path, tmp_path: Path) -> None:
     pred = tmp_path / "pred" / "sheet_00000"
     shutil.copytree(truth / "sheet_00000", pred)
     graph = json.loads((pred / "graph.json").read_text())
     graph["nodes"][0].pop("kind")
     (pred / "graph.json").write_text(json.dumps(graph))
     _one_line_error(
-        _pid("eval", "--pred", str(pred), "--truth", str(truth / "sheet_00000")),
+        run_pid("eval", "--pred", str(pred), "--truth", str(truth / "sheet_00000")),
         "graph.json",
         "nodes[0]",
     )
     (pred / "graph.json").write_text("{not json")
     _one_line_error(
-        _pid("eval", "--pred", str(pred), "--truth", str(truth / "sheet_00000")), "graph.json"
+        run_pid("eval", "--pred", str(pred), "--truth", str(truth / "sheet_00000")), "graph.json"
     )
 
 
-def test_mismatched_image_size_is_refused(truth: Path, tmp_path: Path) -> None:
+def test_mismatched_image_size_is_refused(run_pid: RunPid, truth: Path, tmp_path: Path) -> None:
     pred = tmp_path / "pred" / "sheet_00000"
     shutil.copytree(truth / "sheet_00000", pred)
     image = cv2.imread(str(pred / "original.png"), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(pred / "original.png"), np.ascontiguousarray(image[:, :-10]))
     _one_line_error(
-        _pid("eval", "--pred", str(pred), "--truth", str(truth / "sheet_00000")),
+        run_pid("eval", "--pred", str(pred), "--truth", str(truth / "sheet_00000")),
         "990x700",
         "1000x700",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -17,6 +17,8 @@ from pycocotools.coco import COCO
 from pid.synth.classes import CLASS_NAMES
 from pid.synth.dataset import DatasetSpec, run_dataset
 from pid.synth.sheet import Sheet, generate_sheet, write_sheet
+
+RunPid = Callable[..., subprocess.CompletedProcess[str]]
 
 ARTIFACTS = (
     "original.png",
@@ -39,16 +41,6 @@ def _digest(folder: Path) -> dict[str, str]:
         for p in sorted(folder.iterdir())
         if p.is_file()
     }
-
-
-def _pid(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pid.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_sheet_folder_holds_every_artifact(tmp_path: Path, clean_sheet: Sheet) -> None:
@@ -155,8 +147,8 @@ def test_largest_sheet_size_generates() -> None:
     assert len(sheet.junctions) >= 40 * 25
 
 
-def test_cli_writes_sheets_and_reports_speed(tmp_path: Path) -> None:
-    result = _pid(
+def test_cli_writes_sheets_and_reports_speed(run_pid: RunPid, tmp_path: Path) -> None:
+    result = run_pid(
         "synth",
         "--count",
         "2",
@@ -188,8 +180,10 @@ def test_cli_writes_sheets_and_reports_speed(tmp_path: Path) -> None:
         (["--count", "1", "--workers", "0"], "--workers"),
     ],
 )
-def test_cli_refuses_bad_input_with_one_line(tmp_path: Path, args: list[str], phrase: str) -> None:
-    result = _pid("synth", "--out", str(tmp_path / "ds"), *args)
+def test_cli_refuses_bad_input_with_one_line(
+    run_pid: RunPid, tmp_path: Path, args: list[str], phrase: str
+) -> None:
+    result = run_pid("synth", "--out", str(tmp_path / "ds"), *args)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and phrase in lines[0], result.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pid.errors import PidInputError
 from pid.synth.params import DEFAULT_PARAMS, GeneratorParams
-from pid.synth.sheet import GENERATOR_VERSION, check_size, generate_sheet, write_sheet
+from pid.synth.sheet import GENERATOR_VERSION, STYLES, check_size, generate_sheet, write_sheet
 
 MAX_COUNT = 100_000
 
@@ -45,6 +45,10 @@ class DatasetSpec:
         if self.seed < 0:
             raise PidInputError(f"--seed must be zero or positive (got {self.seed})")
         check_size(self.width, self.height)
+        if self.style not in STYLES:
+            raise PidInputError(
+                f"--style {self.style!r} is unknown: use one of {', '.join(STYLES)}"
+            )
         if self.out.exists() and not self.out.is_dir():
             raise PidInputError(f"--out {self.out} exists and is not a folder")
 

@@ -194,10 +194,6 @@ class _SegmentIndex:
         return cached
 
 
-def _orient(p: IPoint, q: IPoint) -> int:
-    return 0 if p[1] == q[1] else 1
-
-
 def _as_cspan(p: IPoint, q: IPoint) -> tuple[int, int, int, int]:
     """(orient, c, lo, hi) of an axis-aligned segment."""
     if p[1] == q[1]:
@@ -298,19 +294,21 @@ class LayoutBuilder:
         d = self.frame.drawing
         return rect[0] >= d[0] and rect[1] >= d[1] and rect[2] <= d[2] and rect[3] <= d[3]
 
-    def _rect_clear_of_segments(self, rect: tuple[float, float, float, float], gap: int) -> bool:
-        """True if no segment passes within `gap` px of `rect`."""
+    def _rect_clear_of_segments(
+        self, rect: tuple[float, float, float, float], gap: int, *, except_gid: int = -1
+    ) -> bool:
+        """True if no segment (other than `except_gid`) passes within `gap` px of `rect`."""
         x1, y1, x2, y2 = rect
         for orient in (0, 1):
             arr = self.segs.array(orient)
             if len(arr) == 0:
                 continue
-            c, lo, hi = arr[:, 0], arr[:, 1], arr[:, 2]
+            c, lo, hi, gids = arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
             if orient == 0:
                 hit = (c > y1 - gap) & (c < y2 + gap) & (lo < x2 + gap) & (hi > x1 - gap)
             else:
                 hit = (c > x1 - gap) & (c < x2 + gap) & (lo < y2 + gap) & (hi > y1 - gap)
-            if hit.any():
+            if (hit & (gids != except_gid)).any():
                 return False
         return True
 
@@ -915,7 +913,7 @@ class LayoutBuilder:
         box = symbol.box
         if not self._in_drawing(box) or not self._rect_free(box, 6):
             return False
-        if not self._box_clear_except(box, gid, 6):
+        if not self._rect_clear_of_segments(box, 6, except_gid=gid):
             return False
         signal = None
         if name == "control_valve" and self.rng.random() < self.p.signal_line_share:
@@ -927,22 +925,6 @@ class LayoutBuilder:
         self._inline_span[symbol.id] = (start, end)
         if signal is not None:
             self._commit_signal(symbol, *signal)
-        return True
-
-    def _box_clear_except(self, box: tuple[int, int, int, int], own_gid: int, gap: int) -> bool:
-        x1, y1, x2, y2 = box
-        for orient in (0, 1):
-            arr = self.segs.array(orient)
-            if len(arr) == 0:
-                continue
-            c, lo, hi, gids = arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
-            if orient == 0:
-                hit = (c > y1 - gap) & (c < y2 + gap) & (lo < x2 + gap) & (hi > x1 - gap)
-            else:
-                hit = (c > x1 - gap) & (c < x2 + gap) & (lo < y2 + gap) & (hi > y1 - gap)
-            hit &= gids != own_gid
-            if hit.any():
-                return False
         return True
 
     @staticmethod

@@ -455,8 +455,6 @@ def draw_symbol(
             cx, cy = to_image(prim.center)
             r = prim.radius * min(sx, sy)
             thickness = -1 if prim.filled else lw
-            if not prim.filled:
-                r = max(r - 0.0, 1.0)
             cv2.circle(
                 image,
                 (round(cx * _SUBPIXEL), round(cy * _SUBPIXEL)),

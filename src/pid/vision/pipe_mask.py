@@ -3,8 +3,8 @@
 Strategy. Ink is found with a threshold relative to the local background, so uneven scans
 binarise like clean sheets. Then everything that is ink but not pipe is taken away:
 
-- symbol boxes (the node mask) and the sheet frame (border and title block, recognised as the
-  connected ink that spans most of the sheet);
+- symbol boxes (the node mask) and the sheet frame (border and title block, recognised as long
+  pieces of ink reaching into the band along the sheet's edges, where no pipe goes);
 - text: characters are small connected blobs that sit in rows; blobs of text size are merged
   along their row and removed when the row looks like a line of text rather than a dash train
   (a dash train is thin and its blobs are long and evenly spaced along one axis).
@@ -25,8 +25,9 @@ from numpy.typing import NDArray
 class PipeMaskOptions:
     background_window: int = 41
     ink_contrast: float = 0.22
-    frame_span: float = 0.8
-    text_height: tuple[int, int] = (5, 20)
+    #: A frame piece reaches into the edge band and is at least this share of the sheet long.
+    frame_min_share: float = 0.2
+    text_max_height: int = 20
     text_max_width: int = 22
     dash_elongation: float = 2.6
     dash_max_thickness: int = 5
@@ -53,8 +54,8 @@ def binarise(gray: NDArray[np.uint8], options: PipeMaskOptions) -> NDArray[np.bo
     return ink
 
 
-def _remove_frame(ink: NDArray[np.bool_], span: float) -> NDArray[np.bool_]:
-    """Drop connected ink spanning most of the sheet: the border and the title block on it."""
+def _remove_frame(ink: NDArray[np.bool_], min_share: float) -> NDArray[np.bool_]:
+    """Drop the border and the title block on it: long ink reaching into the edge band."""
     _n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     h, w = ink.shape
     zone = 0.025 * min(h, w)
@@ -65,7 +66,7 @@ def _remove_frame(ink: NDArray[np.bool_], span: float) -> NDArray[np.bool_]:
     # The frame lies in the band along the sheet's edges, where no pipe goes; a scan may break
     # it into pieces, so any long piece reaching into that band is frame.
     in_band = (x1 <= zone) | (y1 <= zone) | (x2 >= w - zone) | (y2 >= h - zone)
-    long_piece = (x2 - x1 >= span * 0.25 * w) | (y2 - y1 >= span * 0.25 * h)
+    long_piece = (x2 - x1 >= min_share * w) | (y2 - y1 >= min_share * h)
     wide = in_band & long_piece
     wide[0] = False
     frame = wide[labels]
@@ -80,8 +81,7 @@ def _text_blobs(ink: NDArray[np.bool_], options: PipeMaskOptions) -> NDArray[np.
     bh = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
     long_side, short_side = np.maximum(bw, bh), np.minimum(bw, bh)
-    _lo, hi = options.text_height
-    small = (long_side <= max(hi, options.text_max_width)) & (long_side >= 1)
+    small = (long_side <= max(options.text_max_height, options.text_max_width)) & (long_side >= 1)
     # A dash is a thin bar along an axis: long/short >= elongation and nearly full.
     dash = (
         (long_side >= options.dash_elongation * short_side)
@@ -100,7 +100,6 @@ def _text_rows(
     text: NDArray[np.bool_], ink: NDArray[np.bool_], options: PipeMaskOptions
 ) -> NDArray[np.bool_]:
     """Whole text rows: text blobs merged along the row take their hyphens and ones with them."""
-    _lo, hi = options.text_height
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1))
     rows = np.asarray(cv2.dilate(text.astype(np.uint8), kernel), dtype=bool)
     kernel_v = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9))
@@ -109,7 +108,7 @@ def _text_rows(
     # Ink inside a text zone that is itself small belongs to the text (e.g. '-' and '1').
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     long_side = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    small = long_side <= hi
+    small = long_side <= options.text_max_height
     small[0] = False
     inside = np.zeros(n, dtype=bool)
     hit = labels[zone & ink]
@@ -142,7 +141,7 @@ def classical_pipe_mask(
     opt = options or PipeMaskOptions()
     ink = binarise(gray, opt)
     ink &= ~node_mask
-    ink = _remove_frame(ink, opt.frame_span)
+    ink = _remove_frame(ink, opt.frame_min_share)
     text = _text_blobs(ink, opt)
     text |= _text_rows(text, ink, opt)
     kept = ink & ~text

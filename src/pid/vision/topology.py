@@ -50,7 +50,6 @@ class TopologyOptions:
     min_spur: float = 12.0
     min_lone_branch: float = 20.0
     dot_excess: float = 0.35
-    hop_chord: tuple[float, float] = (6.0, 34.0)
 
 
 @dataclass(slots=True)
@@ -454,7 +453,7 @@ class _Builder:
 
     # ---- runs ------------------------------------------------------------------------------
 
-    def _node_for(self, term: _Terminal, kinds: dict[int, tuple[str, float]]) -> str:
+    def _node_for(self, term: _Terminal) -> str:
         if term.kind == "symbol":
             return str(term.ref)
         if term.kind == "cluster":
@@ -506,17 +505,14 @@ class _Builder:
         for b in branches:
             if b in done:
                 continue
-            chain = self._walk(b, links, kinds, done)
-            if chain is None:
-                continue
-            (start_term, pieces, end_term, n_dash) = chain
+            start_term, pieces, end_term, n_dash = self._walk(b, links, kinds, done)
             poly = np.concatenate(pieces)
             poly = approximate_polygon(poly, tolerance=0.8)  # type: ignore[no-untyped-call]
             length = float(np.linalg.norm(np.diff(poly, axis=0), axis=1).sum())
             if start_term.kind == end_term.kind == "free" and length < self.opt.min_lone_branch:
                 continue  # a stray stroke on its own, not a pipe
-            u = self._node_for(start_term, kinds)
-            v = self._node_for(end_term, kinds)
+            u = self._node_for(start_term)
+            v = self._node_for(end_term)
             dashed = n_dash >= 2 and n_dash * 20.0 >= length * 0.5
             self.graph.add_edge(
                 u,
@@ -537,7 +533,7 @@ class _Builder:
         links: dict[tuple[int, int], tuple[int, int]],
         kinds: dict[int, tuple[str, float]],
         done: set[int],
-    ) -> tuple[_Terminal, list[NDArray[np.float64]], _Terminal, int] | None:
+    ) -> tuple[_Terminal, list[NDArray[np.float64]], _Terminal, int]:
         """Follow a run both ways from one branch until it stops at a node."""
         done.add(first)
         pieces = [self.paths_xy[first]]
