@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -101,8 +101,79 @@ def evaluate_cmd(
 
 
 @app.command()
+def run(
+    drawing: Annotated[Path, typer.Argument(help="PNG, JPEG, TIFF or PDF drawing.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for every artifact.")],
+    symbols: Annotated[
+        Path | None,
+        typer.Option(help="Symbol boxes (COCO JSON); detect is then skipped."),
+    ] = None,
+    from_stage: Annotated[
+        str | None, typer.Option("--from", help="First stage (default: detect).")
+    ] = None,
+    to_stage: Annotated[
+        str | None, typer.Option("--to", help="Last stage (default: export).")
+    ] = None,
+) -> None:
+    """Run the pipeline on one drawing in this process, with no services."""
+    from pid.pipeline.local import InputLimits, check_run, prepare_folders, run_folder
+    from pid.pipeline.stages import SYMBOLS, StageConfig, chain, require_detector_weights
+    from pid.settings import get_settings
+
+    try:
+        settings = get_settings()
+        config = StageConfig.from_settings(settings)
+        stages = chain(from_stage, to_stage)
+        if stages[0].name == "detect" and symbols is None and not (out_dir / SYMBOLS).is_file():
+            # Refuse before anything is written: detect could not run.
+            require_detector_weights(config)
+        limits = InputLimits(settings.pdf_dpi, settings.max_pixels, settings.max_pages)
+        folders = prepare_folders(drawing, out_dir, symbols, limits)
+        for folder in folders:
+            check_run(folder, stages, config)
+    except PidInputError as exc:
+        raise fail(str(exc)) from None
+    progress = Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        for folder in folders:
+            task = progress.add_task(str(folder), total=len(stages))
+
+            def started(stage: Any, task: Any = task, folder: Path = folder) -> None:
+                progress.update(task, description=f"{folder.name}: {stage.name}")
+
+            def done(stage: Any, record: Any, task: Any = task) -> None:
+                progress.advance(task)
+                progress.console.print(
+                    f"  {stage.name:<20} {record.state:<10} {record.duration_s:7.2f} s  "
+                    f"{_summary_text(record.summary)}",
+                    highlight=False,
+                )
+
+            try:
+                run_folder(folder, stages, config, on_start=started, on_done=done)
+            except PidInputError as exc:
+                raise fail(str(exc)) from None
+    out.print(f"artifacts in {', '.join(str(f) for f in folders)}")
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in summary.items() if k != "reason") or str(
+        summary.get("reason", "")
+    )
+
+
+@app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="Which benchmark: synth.")] = "synth",
+    name: Annotated[
+        str, typer.Argument(help="Which benchmark: synth, topology or service.")
+    ] = "synth",
 ) -> None:
     """Measure and print speed figures (ratios are measured side by side in one run)."""
     from pid.bench import BENCHES

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import networkx as nx
 import numpy as np
 import pytest
-from skimage.morphology import skeletonize
 
 from pid.eval.score import evaluate
 from pid.synth.sheet import Sheet, generate_sheet, graph_to_json, write_sheet
 from pid.vision.nodes import node_mask_from_boxes
-from pid.vision.topology import Box, build_topology
+from pid.vision.skeleton import skeletonize_pipes, skeletonize_simple
+from pid.vision.topology import (
+    Box,
+    build_graph,
+    classify_meeting_points,
+    meeting_point_masks,
+)
 
 HELD_OUT_SEEDS = (101, 102, 103, 104)
 
@@ -33,11 +40,19 @@ def _predict(sheet: Sheet, out: Path) -> None:
     mask = sheet.pipe_mask > 0
     boxes = _boxes(sheet)
     nodes = node_mask_from_boxes([b[2] for b in boxes], mask.shape, pad=1)
-    topology = build_topology(skeletonize(mask & ~nodes), mask, boxes)
+    graph, junctions = _topology(skeletonize_pipes(mask, nodes), mask, boxes)
     folder = out / sheet.name
     folder.mkdir(parents=True)
-    (folder / "graph.json").write_text(json.dumps(graph_to_json(topology.graph)))
-    (folder / "junctions.json").write_text(json.dumps(topology.junctions))
+    (folder / "graph.json").write_text(json.dumps(graph_to_json(graph)))
+    (folder / "junctions.json").write_text(json.dumps(junctions))
+
+
+def _topology(
+    skeleton: np.ndarray, mask: np.ndarray, boxes: list[Box]
+) -> tuple[nx.MultiGraph, list[dict[str, Any]]]:
+    junctions = classify_meeting_points(skeleton, mask, boxes)
+    junction_mask, bridge_mask = meeting_point_masks(junctions, mask.shape)
+    return build_graph(skeleton, mask, boxes, junction_mask, bridge_mask), junctions
 
 
 def test_clean_true_mask_topology_meets_the_quality_bar(tmp_path: Path) -> None:
@@ -63,10 +78,10 @@ def test_clean_true_mask_topology_meets_the_quality_bar(tmp_path: Path) -> None:
 
 def test_empty_mask_gives_an_empty_graph() -> None:
     mask = np.zeros((200, 300), dtype=bool)
-    topology = build_topology(mask, mask, [("s0", "vessel", (10.0, 10.0, 50.0, 90.0))])
-    assert topology.junctions == []
-    assert list(topology.graph.nodes) == ["s0"]
-    assert topology.graph.number_of_edges() == 0
+    graph, junctions = _topology(mask, mask, [("s0", "vessel", (10.0, 10.0, 50.0, 90.0))])
+    assert junctions == []
+    assert list(graph.nodes) == ["s0"]
+    assert graph.number_of_edges() == 0
 
 
 @pytest.mark.parametrize("with_dot", [False, True])
@@ -85,10 +100,10 @@ def test_a_plain_cross_is_a_bridge_and_a_dotted_one_a_junction(with_dot: bool) -
         ("d", "vessel", (90.0, 181.0, 110.0, 199.0)),
     ]
     binary = mask > 0
-    topology = build_topology(skeletonize(binary), binary, boxes)
-    kinds = [j["kind"] for j in topology.junctions]
+    graph, junctions = _topology(skeletonize_simple(binary), binary, boxes)
+    kinds = [j["kind"] for j in junctions]
     assert kinds == (["junction"] if with_dot else ["bridge"])
-    pairs = {tuple(sorted((u, v))) for u, v in topology.graph.edges()}
+    pairs = {tuple(sorted((u, v))) for u, v in graph.edges()}
     if with_dot:
         assert len(pairs) == 4 and all("j" in p[0] or "j" in p[1] for p in pairs)
     else:

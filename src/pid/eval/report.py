@@ -13,7 +13,7 @@ from pid.eval.graph import GraphScore
 from pid.eval.junctions import JunctionScore
 from pid.eval.masks import MaskCounts
 from pid.eval.symbols import SymbolScore
-from pid.export.graphml import replace_atomically
+from pid.files import replace_atomically
 
 
 @dataclass(frozen=True, slots=True)

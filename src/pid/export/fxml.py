@@ -20,9 +20,9 @@ import networkx as nx
 from lxml import etree
 
 from pid.errors import PidInputError
-from pid.export.graphml import replace_atomically
 from pid.export.validate import GRAPH_SOURCE, SHEET_SIZE_KEYS, validate_graph
 from pid.export.xmlfile import parse_xml
+from pid.files import replace_atomically
 from pid.synth.classes import CLASSES_BY_NAME, dexpi_class, pid2graph_label
 
 NAMESPACE = "urn:pid:fxml:1"

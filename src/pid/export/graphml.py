@@ -12,15 +12,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import statistics
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
+from pid.files import replace_atomically
 from pid.synth.classes import PID2GRAPH_CONNECTOR, pid2graph_label
 
 #: Line width assumed when a graph's edges carry no `width`.
@@ -127,19 +126,6 @@ def write_pid2graph_graphml(graph: nx.MultiGraph, path: Path) -> None:
     """
     converted = graph_to_pid2graph(graph)
     replace_atomically(path, lambda tmp: nx.write_graphml(converted, tmp))
-
-
-def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write` on a temporary path beside `path`, then move it over `path`."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _pid2graph_node(attrs: dict[str, Any], half_width: float) -> dict[str, Any]:

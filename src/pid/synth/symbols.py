@@ -123,10 +123,19 @@ def _inline_ports(w: float, v: float) -> tuple[Port, ...]:
     return (Port(0.0, v, "W"), Port(w, v, "E"))
 
 
-def _arc(center: Point, radius: float, start_deg: float, end_deg: float, n: int) -> list[Point]:
+def _arc(
+    center: Point,
+    radius: float,
+    start_deg: float,
+    end_deg: float,
+    n: int,
+    radius_y: float | None = None,
+) -> list[Point]:
+    """Points along a circular (or, with `radius_y`, elliptical) arc."""
     cx, cy = center
+    ry = radius if radius_y is None else radius_y
     angles = np.linspace(math.radians(start_deg), math.radians(end_deg), n)
-    return [(cx + radius * math.cos(a), cy + radius * math.sin(a)) for a in angles]
+    return [(cx + radius * math.cos(a), cy + ry * math.sin(a)) for a in angles]
 
 
 def _valve(rng: np.random.Generator, extra: Callable[[int, int], tuple[Primitive, ...]]) -> Shape:
@@ -251,8 +260,10 @@ def _vessel(rng: np.random.Generator) -> Shape:
     w = _even(rng.integers(60, 101))
     h = _even(rng.integers(140, 241))
     e = w * 0.25
-    top = _arc((w / 2, e), w / 2, 180, 360, 17)
-    bottom = _arc((w / 2, h - e), w / 2, 0, 180, 17)
+    # Dished heads: half ellipses as deep as the head band, so the drawing stays in the box
+    # and the nozzles on the top and bottom sit on the heads.
+    top = _arc((w / 2, e), w / 2, 180, 360, 17, radius_y=e)
+    bottom = _arc((w / 2, h - e), w / 2, 0, 180, 17, radius_y=e)
     prims = (
         Poly(tuple(top)),
         Poly(tuple(bottom)),

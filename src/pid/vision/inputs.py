@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import struct
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +27,7 @@ from PIL import ExifTags, Image, ImageFile, ImageOps, ImageSequence
 
 from pid.errors import PidInputError
 from pid.eval.io import BoxSet, load_boxes
+from pid.files import replace_atomically
 
 __all__ = ["Page", "load_page_bytes", "load_pages", "load_symbols", "save_original"]
 
@@ -199,17 +198,7 @@ def save_original(page: Page, path: Path) -> None:
     """
     image = Image.fromarray(page.image)
     options: dict[str, Any] = {} if page.dpi is None else {"dpi": (page.dpi, page.dpi)}
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            image.save(out, format="PNG", **options)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda tmp: image.save(tmp, format="PNG", **options))
 
 
 def load_symbols(path: Path, image_size: tuple[int, int]) -> BoxSet:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
 
 def node_mask_from_boxes(
-    boxes_xyxy: NDArray[np.floating] | NDArray[np.integer] | list[list[float]],
+    boxes_xyxy: NDArray[np.floating] | NDArray[np.integer] | Sequence[Sequence[float]],
     shape: tuple[int, int],
     *,
     pad: int = 0,

@@ -70,7 +70,31 @@ def _remove_frame(ink: NDArray[np.bool_], min_share: float) -> NDArray[np.bool_]
     wide = in_band & long_piece
     wide[0] = False
     frame = wide[labels]
-    out: NDArray[np.bool_] = ink & ~frame
+    out: NDArray[np.bool_] = ink & ~frame & ~_frame_cells(frame)
+    return out
+
+
+def _frame_cells(frame: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The small areas the frame encloses: title block cells and the zone margin.
+
+    Their text is not pipe. The drawing area is the largest enclosed area; the frame is first
+    thickened a little so that scan breaks in its lines do not join a cell to it.
+    """
+    sealed = cv2.dilate(frame.astype(np.uint8), np.ones((5, 5), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(1 - sealed, connectivity=4)
+    if n <= 2:
+        return np.zeros_like(frame)
+    h, w = frame.shape
+    x1, y1 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    x2 = x1 + stats[:, cv2.CC_STAT_WIDTH]
+    y2 = y1 + stats[:, cv2.CC_STAT_HEIGHT]
+    area = stats[:, cv2.CC_STAT_AREA]
+    enclosed = (x1 > 0) & (y1 > 0) & (x2 < w) & (y2 < h)
+    enclosed[0] = False
+    drawing_area = int(np.argmax(np.where(enclosed, area, -1)))
+    cells = enclosed & (area < 0.25 * h * w)
+    cells[drawing_area] = False
+    out: NDArray[np.bool_] = cells[labels]
     return out
 
 

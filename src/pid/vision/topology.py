@@ -1,28 +1,33 @@
-"""From a pipe skeleton to meeting points and a graph: the classical topology method.
+"""From a pipe skeleton to meeting points (classify) and to a graph (build_graph).
 
-Strategy. skan turns the skeleton into branches (pixel paths between skeleton nodes) without a
-Python walk over pixels. Everything after that works on branches, of which a sheet has a few
-thousand, not on pixels:
+Strategy. `skeleton_graph` turns the skeleton into branches (pixel paths between node pixels).
+Everything after that works on branches, of which a sheet has a few thousand, not on pixels:
 
-1. Skeleton nodes of degree >= 3 that lie close together (or are joined by a very short
-   branch) are one physical meeting point: a cluster.
+1. Node pixels of degree >= 3 that lie close together (or are joined by a very short branch)
+   are one physical meeting point: a cluster. Its arms are the branches leaving it.
 2. Branch ends of degree 1 are either on a symbol box (the pipe attaches to the symbol) or
-   free. Free ends that face each other across a short gap are paired: across a line that
-   passes through the gap they make a gap bridge, otherwise the gap is a dash space or a scan
-   break and the two branches are one run.
-3. A cluster with three arms is a junction. One with four arms in two straight pairs is a
-   crossing, a bridge unless the mask shows a dot there. Anything else is ambiguous.
-4. A hop-over arc shows up as a short detour of one branch around a straight line; its chord
-   midpoint is a bridge.
-5. Runs are traced through bridges (straight pairs at crossings, paired gap ends) from node to
-   node: symbols, junctions and free ends. Each run is one edge.
+   free. Free ends that face each other across a line that passes between them are a gap
+   bridge; ends that face each other across a short empty space are a dash space or a break.
+3. The rules (`classify_meeting_points`): three arms is a junction; four arms in two straight
+   pairs is a crossing, a bridge unless the mask is thicker at the centre than a plain
+   crossing can be (a dot); a hop-over arc seen at its apex is a bridge; anything else is
+   ambiguous. The result is junctions.json and two masks, junction_mask.png and
+   bridge_mask.png, with a disc at every decided point.
+4. The graph (`build_graph`) takes the decisions from the two masks, so any classifier that
+   writes them (these rules or a learned model) drives it: at a bridge the arms pass straight
+   through in their most opposite pairs, a gap joins its two ends, a junction or an undecided
+   point is a node. Runs are traced from node to node (symbols, junctions, free ends); each run
+   is one edge, dashed when much of its skeleton lies off the ink (bridged dash spaces).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import networkx as nx
 import numpy as np
 from numpy.typing import NDArray
@@ -30,10 +35,18 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
-from skan import csr
-from skimage.measure import approximate_polygon
+
+from pid.vision.skeleton import (
+    SkeletonGraph,
+    branch_ends,
+    end_directions,
+    facing_pairs,
+    line_between,
+    skeleton_graph,
+)
 
 Box = tuple[str, str, tuple[float, float, float, float]]  # (id, class, [x1, y1, x2, y2])
+Pair = tuple[int, int]  # (branch, 0 start | 1 end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,18 +56,28 @@ class TopologyOptions:
     cluster_radius: float = 7.0
     arm_length: float = 14.0
     straight_cos: float = 0.94
-    attach_distance: float = 6.0
+    #: Both pairs of a dotless four-arm point at least this straight make a bridge.
+    loose_straight_cos: float = 0.7
+    attach_distance: float = 10.0
     max_gap: float = 36.0
     max_dash_gap: float = 9.0
     collinear_offset: float = 3.0
     min_spur: float = 12.0
     min_lone_branch: float = 20.0
-    dot_excess: float = 0.35
+    #: A dot makes the centre thicker than the arms by at least this factor and this many
+    #: pixels (a plain crossing: at most sqrt(2) times, a little more once a scan has blurred
+    #: its corners; the factor rules thick lines, the margin thin ones).
+    dot_ratio: float = 1.6
+    dot_excess: float = 1.9
+    #: Radius of the discs drawn into junction_mask.png and bridge_mask.png.
+    mask_radius: int = 9
+    #: A run is dashed when less than this share of its skeleton lies on ink.
+    dashed_coverage: float = 0.85
 
 
 @dataclass(slots=True)
 class _Terminal:
-    """One end of a branch: a cluster, a symbol, a free end or a joined gap."""
+    """One end of a branch: a cluster, a symbol or a free end."""
 
     kind: str  # "cluster" | "symbol" | "free"
     ref: int | str
@@ -62,38 +85,27 @@ class _Terminal:
 
 
 @dataclass(slots=True)
-class Topology:
-    graph: nx.MultiGraph
-    junctions: list[dict[str, Any]] = field(default_factory=list)
+class _Decisions:
+    """What happens at every cluster and between free ends."""
+
+    kinds: dict[int, tuple[str, float]] = field(default_factory=dict)
+    passes: dict[Pair, Pair] = field(default_factory=dict)
+    points: dict[int, tuple[float, float]] = field(default_factory=dict)
+    gaps: dict[Pair, Pair] = field(default_factory=dict)
+    gap_points: list[tuple[float, float]] = field(default_factory=list)
 
 
-def _branch_paths(skeleton: csr.Skeleton) -> list[NDArray[np.int64]]:
-    return [np.asarray(p, dtype=np.int64) for p in skeleton.paths_list()]
-
-
-def _xy(coords: NDArray[np.float64]) -> NDArray[np.float64]:
-    """skan's (row, col) pixel coordinates as (x, y)."""
-    return coords[:, ::-1].astype(np.float64)
-
-
-def _cluster_junction_nodes(
-    coords: NDArray[np.float64],
-    degrees: NDArray[np.int64],
-    paths: list[NDArray[np.int64]],
-    lengths: NDArray[np.float64],
-    radius: float,
-) -> dict[int, int]:
-    """Map every skeleton node of degree >= 3 to a cluster id."""
-    junction_nodes = np.flatnonzero(degrees >= 3)
+def _cluster_junction_nodes(graph: SkeletonGraph, radius: float) -> dict[int, int]:
+    """Map every node pixel of degree >= 3 to a cluster id."""
+    junction_nodes = np.flatnonzero(graph.degrees >= 3)
     if len(junction_nodes) == 0:
         return {}
     index = {int(n): i for i, n in enumerate(junction_nodes)}
-    tree = cKDTree(coords[junction_nodes])
-    pairs = tree.query_pairs(radius, output_type="ndarray")
+    pairs = cKDTree(graph.coords[junction_nodes]).query_pairs(radius, output_type="ndarray")
     links = [pairs] if len(pairs) else []
     short = [
         (index[int(p[0])], index[int(p[-1])])
-        for p, length in zip(paths, lengths, strict=True)
+        for p, length in zip(graph.paths, graph.lengths, strict=True)
         if length < radius * 1.5 and int(p[0]) in index and int(p[-1]) in index
     ]
     if short:
@@ -108,87 +120,79 @@ def _cluster_junction_nodes(
     return {int(node): int(labels[i]) for i, node in enumerate(junction_nodes)}
 
 
-def _box_containing(point: tuple[float, float], boxes: list[Box], grow: float) -> str | None:
-    x, y = point
-    best, best_d = None, np.inf
-    for sid, _, (x1, y1, x2, y2) in boxes:
-        dx = max(x1 - x, 0.0, x - x2)
-        dy = max(y1 - y, 0.0, y - y2)
-        d = float(np.hypot(dx, dy))
-        if d <= grow and d < best_d:
-            best, best_d = sid, d
-    return best
+def _nearest_boxes(points: NDArray[np.float64], boxes: list[Box], grow: float) -> list[int]:
+    """Index of the nearest box within `grow` px of each point, or -1."""
+    if not boxes or len(points) == 0:
+        return [-1] * len(points)
+    xyxy = np.asarray([b[2] for b in boxes], dtype=np.float64)
+    # The nearest box edge is almost always on one of the few boxes with the nearest centres.
+    k = min(16, len(boxes))
+    _, near = cKDTree((xyxy[:, :2] + xyxy[:, 2:]) / 2).query(points, k=k)
+    near = np.asarray(near).reshape(len(points), k)
+    cand = xyxy[near]
+    x, y = points[:, 0:1], points[:, 1:2]
+    dx = np.maximum(np.maximum(cand[..., 0] - x, 0.0), x - cand[..., 2])
+    dy = np.maximum(np.maximum(cand[..., 1] - y, 0.0), y - cand[..., 3])
+    d = np.hypot(dx, dy)
+    best = d.argmin(axis=1)
+    rows = np.arange(len(points))
+    found = np.where(d[rows, best] <= grow, near[rows, best], -1)
+    return [int(i) for i in found]
 
 
-def _direction_into(path_xy: NDArray[np.float64], length: float) -> NDArray[np.float64]:
-    """Unit direction from the first point of a path to its point `length` px along it."""
-    steps = np.linalg.norm(np.diff(path_xy, axis=0), axis=1)
-    along = np.concatenate([[0.0], np.cumsum(steps)])
-    k = int(np.searchsorted(along, min(length, along[-1])))
-    k = max(1, min(k, len(path_xy) - 1))
-    v = path_xy[k] - path_xy[0]
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm > 0 else np.zeros(2)
+class _Analysis:
+    """Branches, their terminals and the arms of every cluster of one skeleton."""
 
-
-class _Builder:
     def __init__(
         self,
-        skeleton_image: NDArray[np.bool_],
+        skeleton: NDArray[np.bool_],
         pipe_mask: NDArray[np.bool_],
         boxes: list[Box],
         options: TopologyOptions,
     ) -> None:
         self.opt = options
         self.boxes = boxes
+        self.skeleton = skeleton
         self.pipe_mask = pipe_mask
-        self.graph = nx.MultiGraph(width=int(pipe_mask.shape[1]), height=int(pipe_mask.shape[0]))
-        self.junctions: list[dict[str, Any]] = []
-        self.paths_xy: list[NDArray[np.float64]] = []
-        self.ends: list[tuple[_Terminal, _Terminal]] = []
-        self.gap_points: list[tuple[float, float]] = []
-        self.bridge_points: dict[int, tuple[float, float]] = {}
-        if skeleton_image.any():
-            self.skel = csr.Skeleton(skeleton_image)
-            coords = np.asarray(self.skel.coordinates, dtype=np.float64)
-            self.coords = coords
-            self.degrees = np.asarray(self.skel.degrees, dtype=np.int64)
-            self.paths = _branch_paths(self.skel)
-            self.lengths = np.asarray(self.skel.path_lengths(), dtype=np.float64)
-        else:
-            self.paths, self.lengths = [], np.zeros(0)
-            self.coords, self.degrees = np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
-
-    # ---- terminals -------------------------------------------------------------------------
-
-    def _terminals(self) -> None:
-        clusters = _cluster_junction_nodes(
-            self.coords, self.degrees, self.paths, self.lengths, self.opt.cluster_radius
+        self.graph = skeleton_graph(skeleton)
+        self.paths_xy = [self.graph.path_xy(b) for b in range(len(self.graph.paths))]
+        # Every branch end's direction, both ends of all branches in one pass: (branch, side).
+        branches, sides, _ = branch_ends(self.graph)
+        self.directions = end_directions(self.graph, branches, sides, options.arm_length).reshape(
+            -1, 2, 2
         )
-        self.cluster_of = clusters
-        for path in self.paths:
-            xy = _xy(self.coords[path])
-            self.paths_xy.append(xy)
-            self.ends.append(
-                (self._terminal(int(path[0]), xy[0]), self._terminal(int(path[-1]), xy[-1]))
-            )
+        self._free_pairs: tuple[list[tuple[float, Pair, Pair, bool]], NDArray[np.float64]] | None
+        self._free_pairs = None
+        self.cluster_of = _cluster_junction_nodes(self.graph, options.cluster_radius)
+        self.ends = self._terminals()
+        self.branches = self._runs_branches()
+        self.arms = self._arms()
+        self.centers = {cid: self._center(arms) for cid, arms in self.arms.items()}
 
-    def _terminal(self, node: int, point: NDArray[np.float64]) -> _Terminal:
-        pt = (float(point[0]), float(point[1]))
-        if node in self.cluster_of:
-            return _Terminal("cluster", self.cluster_of[node], pt)
-        symbol = _box_containing(pt, self.boxes, self.opt.attach_distance)
-        if symbol is not None:
-            return _Terminal("symbol", symbol, pt)
-        return _Terminal("free", node, pt)
+    # ---- terminals and branches --------------------------------------------------------
 
-    # ---- branch bookkeeping ---------------------------------------------------------------
+    def _terminals(self) -> list[tuple[_Terminal, _Terminal]]:
+        paths = self.graph.paths
+        firsts = np.asarray([int(p[0]) for p in paths] + [int(p[-1]) for p in paths], np.int64)
+        points = self.graph.coords[firsts][:, ::-1] if len(firsts) else np.zeros((0, 2))
+        boxes = _nearest_boxes(points, self.boxes, self.opt.attach_distance)
+        terms = []
+        for k, (node, point) in enumerate(zip(firsts.tolist(), points, strict=True)):
+            pt = (float(point[0]), float(point[1]))
+            if node in self.cluster_of:
+                terms.append(_Terminal("cluster", self.cluster_of[node], pt))
+            elif boxes[k] >= 0:
+                terms.append(_Terminal("symbol", self.boxes[boxes[k]][0], pt))
+            else:
+                terms.append(_Terminal("free", node, pt))
+        n = len(paths)
+        return [(terms[b], terms[n + b]) for b in range(n)]
 
-    def _drop_internal_and_spurs(self) -> list[int]:
+    def _runs_branches(self) -> list[int]:
         """Branches that make up pipe runs: not the inside of a cluster, not a tiny spur."""
         keep = []
         for b, (a, z) in enumerate(self.ends):
-            length = float(self.lengths[b])
+            length = float(self.graph.lengths[b])
             if a.kind == "cluster" and z.kind == "cluster" and a.ref == z.ref:
                 continue
             spur = (a.kind == "free") != (z.kind == "free") and "cluster" in (a.kind, z.kind)
@@ -199,90 +203,169 @@ class _Builder:
             keep.append(b)
         return keep
 
-    def build(self) -> Topology:
-        if not self.paths:
-            self._add_symbol_nodes()
-            return Topology(self.graph, [])
-        self._terminals()
-        branches = self._drop_internal_and_spurs()
-        arms = self._arms(branches)
-        passes, cluster_kind = self._classify_clusters(arms)
-        gap_links, dash_links = self._pair_free_ends(branches)
-        self._add_symbol_nodes()
-        self._trace_runs(branches, arms, passes, cluster_kind, gap_links, dash_links)
-        return Topology(self.graph, self.junctions)
-
-    def _add_symbol_nodes(self) -> None:
-        for sid, cls, (x1, y1, x2, y2) in self.boxes:
-            self.graph.add_node(sid, kind="symbol", bbox=[x1, y1, x2, y2], **{"class": cls})
-
-    # ---- clusters ----------------------------------------------------------------------------
-
-    def _arms(self, branches: list[int]) -> dict[int, list[tuple[int, int]]]:
+    def _arms(self) -> dict[int, list[Pair]]:
         """For every cluster, its arms as (branch, which end: 0 start, 1 end)."""
-        arms: dict[int, list[tuple[int, int]]] = {}
-        for b in branches:
+        arms: dict[int, list[Pair]] = {}
+        for b in self.branches:
             for side, term in enumerate(self.ends[b]):
                 if term.kind == "cluster":
                     arms.setdefault(int(term.ref), []).append((b, side))
         return arms
 
-    def _arm_direction(self, b: int, side: int) -> NDArray[np.float64]:
-        xy = self.paths_xy[b] if side == 0 else self.paths_xy[b][::-1]
-        return _direction_into(xy, self.opt.arm_length)
-
-    def _cluster_center(self, arms: list[tuple[int, int]]) -> tuple[float, float]:
+    def _center(self, arms: list[Pair]) -> tuple[float, float]:
         pts = np.asarray([self.ends[b][side].point for b, side in arms])
         c = pts.mean(axis=0)
         return (float(c[0]), float(c[1]))
 
-    def _classify_clusters(
-        self, arms: dict[int, list[tuple[int, int]]]
-    ) -> tuple[dict[tuple[int, int], tuple[int, int]], dict[int, tuple[str, float]]]:
-        """Kind of every cluster, and at crossings which arm continues into which."""
-        passes: dict[tuple[int, int], tuple[int, int]] = {}
-        kinds: dict[int, tuple[str, float]] = {}
-        dist = ndimage.distance_transform_edt(self.pipe_mask) if arms else None
-        for cid, cluster_arms in arms.items():
-            n = len(cluster_arms)
-            center = self._cluster_center(cluster_arms)
-            if n <= 2:
-                kinds[cid] = ("pass", 1.0)
-                if n == 2:
-                    a, b = cluster_arms
-                    passes[a], passes[b] = b, a
+    def oriented(self, b: int, side: int) -> NDArray[np.float64]:
+        """Points of branch b starting at its end `side`."""
+        xy = self.paths_xy[b]
+        return xy if side == 0 else xy[::-1]
+
+    def arm_directions(self, arms: list[Pair]) -> NDArray[np.float64]:
+        branches, sides = zip(*arms, strict=True) if arms else ((), ())
+        found: NDArray[np.float64] = self.directions[list(branches), list(sides)]
+        return found.reshape(-1, 2)
+
+    # ---- free ends -----------------------------------------------------------------------
+
+    def free_pairs(self) -> tuple[list[tuple[float, Pair, Pair, bool]], NDArray[np.float64]]:
+        """Facing free ends as (distance, end a, end b, a line passes between them)."""
+        if self._free_pairs is None:
+            self._free_pairs = self._find_free_pairs()
+        return self._free_pairs
+
+    def _find_free_pairs(
+        self,
+    ) -> tuple[list[tuple[float, Pair, Pair, bool]], NDArray[np.float64]]:
+        free = [(b, s) for b in self.branches for s in (0, 1) if self.ends[b][s].kind == "free"]
+        if len(free) < 2:
+            return [], np.zeros((0, 2))
+        pts = np.asarray([self.ends[b][s].point for b, s in free])
+        outward = -self.arm_directions(free)
+        pairs = []
+        for d, i, j in facing_pairs(pts, outward, self.opt.max_gap, self.opt.collinear_offset):
+            if free[i][0] == free[j][0]:
                 continue
-            if n == 3:
-                kinds[cid] = ("junction", 0.95)
+            crossed = line_between(pts[i], pts[j], self.skeleton)
+            pairs.append((d, free[i], free[j], crossed))
+        return pairs, pts
+
+    def point_of(self, end: Pair) -> NDArray[np.float64]:
+        return np.asarray(self.ends[end[0]][end[1]].point)
+
+
+_cache_lock = threading.Lock()
+_cached: tuple[bytes, _Analysis] | None = None
+
+
+def _analysis(
+    skeleton: NDArray[np.bool_],
+    pipe_mask: NDArray[np.bool_],
+    boxes: list[Box],
+    options: TopologyOptions,
+) -> _Analysis:
+    """The branch analysis of a skeleton, reused when the same skeleton comes again.
+
+    classify and build_graph analyse the same skeleton one after the other (in `pid run`, in
+    one process); the analysis depends only on the skeleton, the boxes and the options, so
+    the second stage takes the first one's. The pipe mask is re-attached on every call.
+    """
+    global _cached
+    digest = hashlib.blake2b(np.packbits(skeleton).tobytes(), digest_size=16)
+    digest.update(repr((skeleton.shape, boxes, options)).encode())
+    key = digest.digest()
+    with _cache_lock:
+        if _cached is not None and _cached[0] == key:
+            found = _cached[1]
+            found.pipe_mask = pipe_mask
+            return found
+    made = _Analysis(skeleton, pipe_mask, boxes, options)
+    with _cache_lock:
+        _cached = (key, made)
+    return made
+
+
+def forget_cached_analysis() -> None:
+    """Drop the reused analysis (benchmarks start every measured run from nothing)."""
+    global _cached
+    with _cache_lock:
+        _cached = None
+
+
+# ---- the rules ----------------------------------------------------------------------------
+
+
+class _Rules:
+    """The rule-based junction / bridge classifier."""
+
+    def __init__(self, analysis: _Analysis) -> None:
+        self.a = analysis
+        self.opt = analysis.opt
+
+    def decide(self) -> _Decisions:
+        out = _Decisions()
+        for cid, arms in self.a.arms.items():
+            self._decide_cluster(cid, arms, out)
+        self._decide_gaps(out)
+        return out
+
+    def _decide_cluster(self, cid: int, arms: list[Pair], out: _Decisions) -> None:
+        n = len(arms)
+        if n <= 2:
+            out.kinds[cid] = ("pass", 1.0)
+            if n == 2:
+                out.passes[arms[0]], out.passes[arms[1]] = arms[1], arms[0]
+            return
+        if n == 3:
+            out.kinds[cid] = ("junction", 0.95)
+            return
+        if n > 4:
+            out.kinds[cid] = ("ambiguous", 0.5)
+            return
+        dirs = self.a.arm_directions(arms)
+        dot = self._has_dot(self.a.centers[cid], arms)
+        pairs = _straight_pairs(dirs, self.opt.straight_cos)
+        if pairs is not None and not dot:
+            out.kinds[cid] = ("bridge", 0.9)
+            _link_pairs(arms, pairs, out.passes)
+            return
+        # A hop's apex, where arc and line meet, can look as thick as a dot: arcs first.
+        hop = None if pairs is not None else self._hop_over(self.a.centers[cid], arms, dirs)
+        if hop is not None:
+            pairs, point = hop
+            out.kinds[cid] = ("bridge", 0.85)
+            out.points[cid] = point
+            _link_pairs(arms, pairs, out.passes)
+            return
+        if dot:
+            out.kinds[cid] = ("junction", 0.9)
+            return
+        # Four arms and no dot: by drawing convention pipes that cross without a dot are not
+        # joined. Roughly straight pairs (a small hop, a jog at a scanned crossing) are a bridge
+        # the rules are less sure of; anything else is for a person to look at.
+        pairs = _most_opposite_pairs(dirs)
+        cos = dirs @ dirs.T
+        if all(cos[i, j] < -self.opt.loose_straight_cos for i, j in pairs):
+            out.kinds[cid] = ("bridge", 0.7)
+            _link_pairs(arms, pairs, out.passes)
+            return
+        out.kinds[cid] = ("ambiguous", 0.5)
+
+    def _decide_gaps(self, out: _Decisions) -> None:
+        pairs, _ = self.a.free_pairs()
+        used: set[Pair] = set()
+        for d, i, j, crossed in pairs:
+            if i in used or j in used or not crossed or d < 6.0:
                 continue
-            dirs = np.asarray([self._arm_direction(b, s) for b, s in cluster_arms])
-            pairs = self._straight_pairs(dirs) if n == 4 else None
-            if pairs is None and n == 4:
-                hop = self._hop_over(cluster_arms, dirs)
-                if hop is not None:
-                    (i, j), (k, m), point = hop
-                    kinds[cid] = ("bridge", 0.85)
-                    self.bridge_points[cid] = point
-                    for x, y in ((i, j), (k, m)):
-                        passes[cluster_arms[x]] = cluster_arms[y]
-                        passes[cluster_arms[y]] = cluster_arms[x]
-                    continue
-            if pairs is None:
-                kinds[cid] = ("ambiguous", 0.5)
-                continue
-            if self._has_dot(center, cluster_arms, dist):
-                kinds[cid] = ("junction", 0.9)
-                continue
-            kinds[cid] = ("bridge", 0.9)
-            for i, j in pairs:
-                passes[cluster_arms[i]] = cluster_arms[j]
-                passes[cluster_arms[j]] = cluster_arms[i]
-        self.cluster_centers = {cid: self._cluster_center(a) for cid, a in arms.items()}
-        return passes, kinds
+            out.gaps[i], out.gaps[j] = j, i
+            mid = (self.a.point_of(i) + self.a.point_of(j)) / 2
+            out.gap_points.append((float(mid[0]), float(mid[1])))
+            used.update((i, j))
 
     def _hop_over(
-        self, arms: list[tuple[int, int]], dirs: NDArray[np.float64]
-    ) -> tuple[tuple[int, int], tuple[int, int], tuple[float, float]] | None:
+        self, apex: tuple[float, float], arms: list[Pair], dirs: NDArray[np.float64]
+    ) -> tuple[list[tuple[int, int]], tuple[float, float]] | None:
         """A hop-over arc, seen at its apex where it touches the line it jumps.
 
         Returns the two pass-through pairs and the point where the axes cross.
@@ -305,19 +388,17 @@ class _Builder:
             if lean_k * lean_m <= 0 or min(abs(lean_k), abs(lean_m)) < 0.25:
                 continue
             point = self._axis_crossing(arms[i], arms[k], arms[m])
-            if point is None:
-                # Arc arms too short to see the axis beyond: the apex is the best estimate.
-                point = self._cluster_center(arms)
-            return (i, j), (k, m), point
+            # Arc arms too short to see the axis beyond: the apex is the best estimate.
+            return [(i, j), (k, m)], point or apex
         return None
 
     def _axis_crossing(
-        self, line_arm: tuple[int, int], arc_a: tuple[int, int], arc_b: tuple[int, int]
+        self, line_arm: Pair, arc_a: Pair, arc_b: Pair
     ) -> tuple[float, float] | None:
         """Where the jumping pipe's axis (beyond its arc) crosses the line it jumps over."""
         far = []
         for b, side in (arc_a, arc_b):
-            xy = self.paths_xy[b] if side == 0 else self.paths_xy[b][::-1]
+            xy = self.a.oriented(b, side)
             steps = np.linalg.norm(np.diff(xy, axis=0), axis=1)
             along = np.concatenate([[0.0], np.cumsum(steps)])
             part = xy[(along >= 16.0) & (along <= 40.0)]
@@ -329,9 +410,8 @@ class _Builder:
         # The axis through both straight stretches beyond the arc.
         _, _, vt = np.linalg.svd(pts - centre)
         axis = vt[0]
-        b, side = line_arm
-        xy = self.paths_xy[b] if side == 0 else self.paths_xy[b][::-1]
-        line_dir = _direction_into(xy, self.opt.arm_length)
+        xy = self.a.oriented(*line_arm)
+        line_dir = self.a.arm_directions([line_arm])[0]
         # Solve centre + s * axis = xy[0] + t * line_dir.
         matrix = np.column_stack([axis, -line_dir])
         if abs(np.linalg.det(matrix)) < 0.3:
@@ -340,242 +420,95 @@ class _Builder:
         p = centre + s_t[0] * axis
         return (float(p[0]), float(p[1]))
 
-    def _straight_pairs(self, dirs: NDArray[np.float64]) -> list[tuple[int, int]] | None:
-        cos = dirs @ dirs.T
-        for i, j, k, m in ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2)):
-            if cos[i, j] < -self.opt.straight_cos and cos[k, m] < -self.opt.straight_cos:
-                return [(i, j), (k, m)]
-        return None
-
-    def _has_dot(
-        self,
-        center: tuple[float, float],
-        arms: list[tuple[int, int]],
-        dist: NDArray[np.float64] | None,
-    ) -> bool:
+    def _has_dot(self, center: tuple[float, float], arms: list[Pair]) -> bool:
         """A filled dot makes the mask thicker at the centre than along the arms."""
-        if dist is None:
-            return False
-        h, w = dist.shape
+        mask = self.a.pipe_mask
+        h, w = mask.shape
         cx, cy = round(center[0]), round(center[1])
-        r = 4
-        core = dist[max(cy - r, 0) : min(cy + r + 1, h), max(cx - r, 0) : min(cx + r + 1, w)]
-        arm_widths = []
-        for b, side in arms:
-            xy = self.paths_xy[b] if side == 0 else self.paths_xy[b][::-1]
-            far = xy[min(len(xy) - 1, int(self.opt.arm_length)) :]
-            if len(far):
-                cols = np.clip(np.round(far[:, 0]).astype(int), 0, w - 1)
-                rows = np.clip(np.round(far[:, 1]).astype(int), 0, h - 1)
-                arm_widths.append(float(np.median(dist[rows, cols])))
-        if core.size == 0 or not arm_widths:
+        # Distances to the paper inside a window around the point: lines are thin, so a
+        # window this size sees the same distances as the whole sheet would.
+        reach = int(self.opt.arm_length) + 10
+        r0, c0 = max(cy - reach, 0), max(cx - reach, 0)
+        window = mask[r0 : min(cy + reach + 1, h), c0 : min(cx + reach + 1, w)]
+        dist = ndimage.distance_transform_edt(np.pad(window, 1))[1:-1, 1:-1]
+        r = 6
+        core = dist[max(cy - r - r0, 0) : cy + r + 1 - r0, max(cx - r - c0, 0) : cx + r + 1 - c0]
+        if core.size == 0:
             return False
-        # At a plain crossing the centre is at most ~sqrt(2) thicker than the arms.
-        return bool(float(core.max()) > max(arm_widths) * np.sqrt(2.0) + self.opt.dot_excess)
-
-    # ---- free ends -------------------------------------------------------------------------
-
-    def _pair_free_ends(
-        self, branches: list[int]
-    ) -> tuple[dict[tuple[int, int], tuple[int, int]], dict[tuple[int, int], tuple[int, int]]]:
-        """Pair free ends that face each other: gap bridges and dash spaces or breaks."""
-        free = [(b, s) for b in branches for s in (0, 1) if self.ends[b][s].kind == "free"]
-        if len(free) < 2:
-            return {}, {}
-        pts = np.asarray([self.ends[b][s].point for b, s in free])
-        # The outward direction of a free end is the reverse of the arm direction into the branch.
-        outward = -np.asarray([self._arm_direction(b, s) for b, s in free])
-        tree = cKDTree(pts)
-        candidates = tree.query_pairs(self.opt.max_gap, output_type="ndarray")
-        scored = []
-        for i, j in candidates:
-            if free[i][0] == free[j][0]:
-                continue
-            v = pts[j] - pts[i]
-            d = float(np.linalg.norm(v))
-            if d < 1e-6:
-                continue
-            u = v / d
-            if outward[i] @ u < 0.9 or outward[j] @ -u < 0.9:
-                continue
-            lateral = abs(float(outward[i][0] * v[1] - outward[i][1] * v[0]))
-            if lateral > self.opt.collinear_offset:
-                continue
-            scored.append((d, int(i), int(j)))
-        scored.sort()
-        used: set[int] = set()
-        gaps: dict[tuple[int, int], tuple[int, int]] = {}
-        dashes: dict[tuple[int, int], tuple[int, int]] = {}
-        skeleton = self.skel.skeleton_image
-        for d, i, j in scored:
-            if i in used or j in used:
-                continue
-            crossed = self._line_between(pts[i], pts[j], skeleton)
-            if crossed:
-                if d < 6.0:
-                    continue
-                gaps[free[i]], gaps[free[j]] = free[j], free[i]
-                mid = (pts[i] + pts[j]) / 2
-                self.gap_points.append((float(mid[0]), float(mid[1])))
-            elif d <= self.opt.max_dash_gap:
-                dashes[free[i]], dashes[free[j]] = free[j], free[i]
-            else:
-                continue
-            used.update((i, j))
-        return gaps, dashes
-
-    @staticmethod
-    def _line_between(
-        a: NDArray[np.float64], b: NDArray[np.float64], skeleton: NDArray[np.bool_] | None
-    ) -> bool:
-        """True if a skeleton line passes between the two ends a and b.
-
-        Only samples at least 2.5 px from both ends count, and their neighbours are taken across
-        the a-b direction only, so the two ends themselves never count as a line between them.
-        """
-        if skeleton is None:
+        arm = self._widest_arm(arms, dist, (cx, cy), (c0, r0), reach)
+        if arm is None:
             return False
-        length = float(np.linalg.norm(b - a))
-        if length < 6.0:
-            return False
-        u = (b - a) / length
-        across = np.array([-u[1], u[0]])
-        t = np.arange(2.5, length - 2.5 + 1e-9, 0.5)[:, None]
-        pts = a + u * t
-        h, w = skeleton.shape
-        hit = np.zeros(len(pts), dtype=bool)
-        for offset in (-1.0, 0.0, 1.0):
-            q = pts + across * offset
-            cols = np.clip(np.round(q[:, 0]).astype(int), 0, w - 1)
-            rows = np.clip(np.round(q[:, 1]).astype(int), 0, h - 1)
-            hit |= skeleton[rows, cols]
-        return bool(hit.any())
+        return float(core.max()) > max(arm * self.opt.dot_ratio, arm + self.opt.dot_excess)
 
-    # ---- runs ------------------------------------------------------------------------------
-
-    def _node_for(self, term: _Terminal) -> str:
-        if term.kind == "symbol":
-            return str(term.ref)
-        if term.kind == "cluster":
-            cid = int(term.ref)
-            node = f"j{cid}"
-            if node not in self.graph:
-                cx, cy = self.cluster_centers[cid]
-                self.graph.add_node(node, kind="junction", point=[round(cx, 2), round(cy, 2)])
-            return node
-        node = f"e{term.ref}"
-        if node not in self.graph:
-            self.graph.add_node(
-                node, kind="endpoint", point=[round(term.point[0], 2), round(term.point[1], 2)]
-            )
-        return node
-
-    def _trace_runs(
+    def _widest_arm(
         self,
-        branches: list[int],
-        arms: dict[int, list[tuple[int, int]]],
-        passes: dict[tuple[int, int], tuple[int, int]],
-        kinds: dict[int, tuple[str, float]],
-        gaps: dict[tuple[int, int], tuple[int, int]],
-        dashes: dict[tuple[int, int], tuple[int, int]],
-    ) -> None:
-        for cid, (kind, confidence) in kinds.items():
-            if kind == "pass":
-                continue
-            cx, cy = self.bridge_points.get(cid, self.cluster_centers[cid])
-            self.junctions.append(
-                {
-                    "point": [round(cx, 2), round(cy, 2)],
-                    "kind": kind,
-                    "degree": len(arms[cid]),
-                    "confidence": confidence,
-                }
-            )
-        for x, y in self.gap_points:
-            self.junctions.append(
-                {
-                    "point": [round(x, 2), round(y, 2)],
-                    "kind": "bridge",
-                    "degree": 4,
-                    "confidence": 0.85,
-                }
-            )
-        links = {**passes, **gaps, **dashes}
-        done: set[int] = set()
-        for b in branches:
-            if b in done:
-                continue
-            start_term, pieces, end_term, n_dash = self._walk(b, links, kinds, done)
-            poly = np.concatenate(pieces)
-            poly = approximate_polygon(poly, tolerance=0.8)  # type: ignore[no-untyped-call]
-            length = float(np.linalg.norm(np.diff(poly, axis=0), axis=1).sum())
-            if start_term.kind == end_term.kind == "free" and length < self.opt.min_lone_branch:
-                continue  # a stray stroke on its own, not a pipe
-            u = self._node_for(start_term)
-            v = self._node_for(end_term)
-            dashed = n_dash >= 2 and n_dash * 20.0 >= length * 0.5
-            self.graph.add_edge(
-                u,
-                v,
-                polyline=[[round(float(x), 2), round(float(y), 2)] for x, y in poly],
-                length=round(length, 2),
-                line_type="dashed" if dashed else "solid",
-            )
-
-    def _stops(self, term: _Terminal, kinds: dict[int, tuple[str, float]]) -> bool:
-        if term.kind == "cluster":
-            return kinds.get(int(term.ref), ("pass", 1.0))[0] in ("junction", "ambiguous")
-        return term.kind == "symbol"
-
-    def _walk(
-        self,
-        first: int,
-        links: dict[tuple[int, int], tuple[int, int]],
-        kinds: dict[int, tuple[str, float]],
-        done: set[int],
-    ) -> tuple[_Terminal, list[NDArray[np.float64]], _Terminal, int]:
-        """Follow a run both ways from one branch until it stops at a node."""
-        done.add(first)
-        pieces = [self.paths_xy[first]]
-        n_dash = 0
-        ends: list[_Terminal] = []
-        for direction in (1, 0):
-            b, side = first, direction
-            while True:
-                term = self.ends[b][side]
-                nxt = None if self._stops(term, kinds) else links.get((b, side))
-                if nxt is None or nxt[0] in done:
-                    ends.append(term)
-                    break
-                nb, nside = nxt
-                if term.kind == "free" and self.ends[nb][nside].kind == "free":
-                    n_dash += (
-                        1
-                        if float(
-                            np.linalg.norm(np.subtract(term.point, self.ends[nb][nside].point))
-                        )
-                        <= self.opt.max_dash_gap
-                        else 0
-                    )
-                done.add(nb)
-                xy = self.paths_xy[nb] if nside == 0 else self.paths_xy[nb][::-1]
-                if direction == 1:
-                    pieces.append(xy)
-                else:
-                    pieces.insert(0, xy[::-1])
-                b, side = nb, 1 - nside
-        end_term, start_term = ends[0], ends[1]
-        return start_term, pieces, end_term, n_dash
+        arms: list[Pair],
+        dist: NDArray[np.float64],
+        center: tuple[int, int],
+        origin: tuple[int, int],
+        reach: int,
+    ) -> float | None:
+        """The largest of the arms' median half-widths, beyond arm_length and inside the
+        window; None when no arm has a point there. All arms in one pass."""
+        cx, cy = center
+        c0, r0 = origin
+        skip = int(self.opt.arm_length)
+        pieces = [self.a.oriented(b, side)[skip:] for b, side in arms]
+        far = np.concatenate(pieces)
+        arm_of = np.repeat(np.arange(len(pieces)), [len(piece) for piece in pieces])
+        inside = (np.abs(far[:, 0] - cx) < reach) & (np.abs(far[:, 1] - cy) < reach)
+        far, arm_of = far[inside], arm_of[inside]
+        if len(far) == 0:
+            return None
+        cols = np.clip(np.round(far[:, 0]).astype(np.intp) - c0, 0, dist.shape[1] - 1)
+        rows = np.clip(np.round(far[:, 1]).astype(np.intp) - r0, 0, dist.shape[0] - 1)
+        return float(_medians(dist[rows, cols], arm_of).max())
 
 
-def build_topology(
+def _medians(values: NDArray[np.float64], groups: NDArray[np.intp]) -> NDArray[np.float64]:
+    """The median of `values` in each group present (as np.median: even counts average the
+    two middle values)."""
+    order = np.lexsort((values, groups))
+    values, groups = values[order], groups[order]
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    counts = np.diff(np.r_[starts, len(values)])
+    low = values[starts + (counts - 1) // 2]
+    high = values[starts + counts // 2]
+    medians: NDArray[np.float64] = (low + high) / 2
+    return medians
+
+
+def _straight_pairs(dirs: NDArray[np.float64], straight_cos: float) -> list[tuple[int, int]] | None:
+    cos = dirs @ dirs.T
+    for i, j, k, m in ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2)):
+        if cos[i, j] < -straight_cos and cos[k, m] < -straight_cos:
+            return [(i, j), (k, m)]
+    return None
+
+
+def _most_opposite_pairs(dirs: NDArray[np.float64]) -> list[tuple[int, int]]:
+    """The pairing of four arms whose pairs point most directly away from each other."""
+    cos = dirs @ dirs.T
+    options = ([(0, 1), (2, 3)], [(0, 2), (1, 3)], [(0, 3), (1, 2)])
+    return min(options, key=lambda ps: sum(float(cos[i, j]) for i, j in ps))
+
+
+def _link_pairs(arms: list[Pair], pairs: list[tuple[int, int]], passes: dict[Pair, Pair]) -> None:
+    for i, j in pairs:
+        passes[arms[i]], passes[arms[j]] = arms[j], arms[i]
+
+
+# ---- meeting points: classify -------------------------------------------------------------
+
+
+def classify_meeting_points(
     skeleton: NDArray[np.bool_],
     pipe_mask: NDArray[np.bool_],
     boxes: list[Box],
     *,
     options: TopologyOptions | None = None,
-) -> Topology:
-    """Meeting points and the graph of a sheet from its skeleton.
+) -> list[dict[str, Any]]:
+    """Every meeting point of the pipes, told junction, bridge or ambiguous by the rules.
 
     Parameters
     ----------
@@ -590,7 +523,205 @@ def build_topology(
 
     Returns
     -------
-    Topology
-        The graph (graph.json's schema) and the meeting points (junctions.json's schema).
+    junctions.json's list: point, kind, degree and confidence of every meeting point.
     """
-    return _Builder(skeleton, pipe_mask, boxes, options or TopologyOptions()).build()
+    analysis = _analysis(skeleton, pipe_mask, boxes, options or TopologyOptions())
+    decisions = _Rules(analysis).decide()
+    found = []
+    for cid, (kind, confidence) in decisions.kinds.items():
+        if kind == "pass":
+            continue
+        x, y = decisions.points.get(cid, analysis.centers[cid])
+        found.append(_meeting_point(x, y, kind, len(analysis.arms[cid]), confidence))
+    found.extend(_meeting_point(x, y, "bridge", 4, 0.85) for x, y in decisions.gap_points)
+    return found
+
+
+def _meeting_point(x: float, y: float, kind: str, degree: int, confidence: float) -> dict[str, Any]:
+    return {
+        "point": [round(x, 2), round(y, 2)],
+        "kind": kind,
+        "degree": degree,
+        "confidence": confidence,
+    }
+
+
+def meeting_point_masks(
+    junctions: list[dict[str, Any]], shape: tuple[int, int], *, radius: int = 9
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """junction_mask and bridge_mask: a disc at every junction and at every bridge."""
+    junction_mask = np.zeros(shape, dtype=np.uint8)
+    bridge_mask = np.zeros(shape, dtype=np.uint8)
+    for item in junctions:
+        target = {"junction": junction_mask, "bridge": bridge_mask}.get(item["kind"])
+        if target is not None:
+            x, y = item["point"]
+            cv2.circle(target, (round(x), round(y)), radius, 1, -1)
+    # Discs are drawn with 1 on zeros, so the bytes are already booleans: view, not copy.
+    return junction_mask.view(np.bool_), bridge_mask.view(np.bool_)
+
+
+# ---- the graph ----------------------------------------------------------------------------
+
+
+def build_graph(
+    skeleton: NDArray[np.bool_],
+    pipe_mask: NDArray[np.bool_],
+    boxes: list[Box],
+    junction_mask: NDArray[np.bool_],
+    bridge_mask: NDArray[np.bool_],
+    *,
+    options: TopologyOptions | None = None,
+) -> nx.MultiGraph:
+    """The pipe graph, with junctions and bridges where the two masks put them.
+
+    Parameters
+    ----------
+    skeleton, pipe_mask, boxes
+        As for `classify_meeting_points`.
+    junction_mask, bridge_mask
+        (H, W) bool: where pipes are joined, and where they only cross.
+
+    Returns
+    -------
+    graph.json's graph: symbol, junction and endpoint nodes; one edge per pipe run.
+    """
+    opt = options or TopologyOptions()
+    analysis = _analysis(skeleton, pipe_mask, boxes, opt)
+    decisions = _decisions_from_masks(analysis, junction_mask, bridge_mask)
+    return _Tracer(analysis, decisions).graph()
+
+
+def _marked(mask: NDArray[np.bool_], point: tuple[float, float] | NDArray[np.float64]) -> bool:
+    h, w = mask.shape
+    x, y = round(float(point[0])), round(float(point[1]))
+    return bool(mask[max(y - 2, 0) : min(y + 3, h), max(x - 2, 0) : min(x + 3, w)].any())
+
+
+def _decisions_from_masks(
+    a: _Analysis, junction_mask: NDArray[np.bool_], bridge_mask: NDArray[np.bool_]
+) -> _Decisions:
+    out = _Decisions()
+    for cid, arms in a.arms.items():
+        n, center = len(arms), a.centers[cid]
+        if n == 2:
+            out.kinds[cid] = ("pass", 1.0)
+            out.passes[arms[0]], out.passes[arms[1]] = arms[1], arms[0]
+        elif n == 4 and _marked(bridge_mask, center) and not _marked(junction_mask, center):
+            out.kinds[cid] = ("bridge", 1.0)
+            _link_pairs(arms, _most_opposite_pairs(a.arm_directions(arms)), out.passes)
+        elif n == 4 and not _marked(junction_mask, center):
+            out.kinds[cid] = ("ambiguous", 0.5)
+        elif n >= 3:
+            out.kinds[cid] = ("junction", 1.0)
+    pairs, _ = a.free_pairs()
+    used: set[Pair] = set()
+    for d, i, j, crossed in pairs:
+        if i in used or j in used:
+            continue
+        mid = (a.point_of(i) + a.point_of(j)) / 2
+        gap = crossed and d >= 6.0 and _marked(bridge_mask, mid)
+        dash = not crossed and d <= a.opt.max_dash_gap
+        if gap or dash:
+            out.gaps[i], out.gaps[j] = j, i
+            used.update((i, j))
+    return out
+
+
+class _Tracer:
+    """Runs from node to node through passes and gaps; each run is one edge."""
+
+    def __init__(self, analysis: _Analysis, decisions: _Decisions) -> None:
+        self.a = analysis
+        self.d = decisions
+        self.out = nx.MultiGraph(
+            width=int(analysis.pipe_mask.shape[1]), height=int(analysis.pipe_mask.shape[0])
+        )
+        self.links = {**decisions.passes, **decisions.gaps}
+        self.on_ink = self._ink_per_branch()
+
+    def _ink_per_branch(self) -> NDArray[np.float64]:
+        paths = self.a.graph.paths
+        if not paths:
+            return np.zeros(0)
+        flat = np.concatenate(paths)
+        rc = self.a.graph.coords[flat].astype(np.intp)
+        ink = self.a.pipe_mask[rc[:, 0], rc[:, 1]].astype(np.float64)
+        starts = np.cumsum([0] + [len(p) for p in paths[:-1]])
+        counts: NDArray[np.float64] = np.add.reduceat(ink, starts)
+        return counts
+
+    def graph(self) -> nx.MultiGraph:
+        for sid, cls, (x1, y1, x2, y2) in self.a.boxes:
+            self.out.add_node(sid, kind="symbol", bbox=[x1, y1, x2, y2], **{"class": cls})
+        done: set[int] = set()
+        for b in self.a.branches:
+            if b not in done:
+                self._add_run(b, done)
+        return self.out
+
+    def _add_run(self, first: int, done: set[int]) -> None:
+        start, branches, pieces, end = self._walk(first, done)
+        points = np.concatenate(pieces).astype(np.float32).reshape(-1, 1, 2)
+        poly = cv2.approxPolyDP(points, 0.8, False).reshape(-1, 2).astype(np.float64)
+        length = float(np.linalg.norm(np.diff(poly, axis=0), axis=1).sum())
+        if start.kind == end.kind == "free" and length < self.a.opt.min_lone_branch:
+            return  # a stray stroke on its own, not a pipe
+        pixels = sum(len(self.a.graph.paths[b]) for b in branches)
+        coverage = float(self.on_ink[branches].sum()) / max(pixels, 1)
+        dashed = coverage < self.a.opt.dashed_coverage
+        self.out.add_edge(
+            self._node_for(start),
+            self._node_for(end),
+            polyline=[[round(float(x), 2), round(float(y), 2)] for x, y in poly],
+            length=round(length, 2),
+            line_type="dashed" if dashed else "solid",
+        )
+
+    def _node_for(self, term: _Terminal) -> str:
+        if term.kind == "symbol":
+            return str(term.ref)
+        if term.kind == "cluster":
+            cid = int(term.ref)
+            node = f"j{cid}"
+            if node not in self.out:
+                cx, cy = self.a.centers[cid]
+                self.out.add_node(node, kind="junction", point=[round(cx, 2), round(cy, 2)])
+            return node
+        node = f"e{term.ref}"
+        if node not in self.out:
+            x, y = term.point
+            self.out.add_node(node, kind="endpoint", point=[round(x, 2), round(y, 2)])
+        return node
+
+    def _stops(self, term: _Terminal) -> bool:
+        if term.kind == "cluster":
+            return self.d.kinds.get(int(term.ref), ("pass", 1.0))[0] in ("junction", "ambiguous")
+        return term.kind == "symbol"
+
+    def _walk(
+        self, first: int, done: set[int]
+    ) -> tuple[_Terminal, list[int], list[NDArray[np.float64]], _Terminal]:
+        """Follow a run both ways from one branch until it stops at a node."""
+        done.add(first)
+        pieces = [self.a.paths_xy[first]]
+        branches = [first]
+        ends: list[_Terminal] = []
+        for direction in (1, 0):
+            b, side = first, direction
+            while True:
+                term = self.a.ends[b][side]
+                nxt = None if self._stops(term) else self.links.get((b, side))
+                if nxt is None or nxt[0] in done:
+                    ends.append(term)
+                    break
+                nb, nside = nxt
+                done.add(nb)
+                branches.append(nb)
+                xy = self.a.oriented(nb, nside)
+                if direction == 1:
+                    pieces.append(xy)
+                else:
+                    pieces.insert(0, xy[::-1])
+                b, side = nb, 1 - nside
+        return ends[1], branches, pieces, ends[0]

@@ -1,0 +1,1 @@
+"""Celery tasks, one package per queue: gpu, cpu, io, maintenance (routing follows the package)."""

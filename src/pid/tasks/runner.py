@@ -1,0 +1,213 @@
+"""How every stage task runs: claim, load, call the stage function, save, record.
+
+The stage function is the one in pid.pipeline.stages that `pid run` calls too; this module only
+moves its artifacts between storage and a scratch folder and keeps the database's state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from celery import Task
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from pid.db.models import MOVABLE_STATUSES, DiagramStatus, StageRun, StageRunState
+from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
+from pid.pipeline.recovery import RETRYING_PREFIX, WORKER_LOST
+from pid.pipeline.stages import STAGES, Stage, StageConfig, StageOutcome
+from pid.runtime import Runtime, get_runtime
+from pid.storage import ObjectNotFound, StorageError, artifact_key
+
+log = logging.getLogger("pid.stages")
+
+#: Errors of the services around a stage (not of the stage's own work): retried with backoff.
+TRANSIENT = (StorageError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    kind: str  # "claimed" | "done" | "stopped"
+    run: StageRun | None = None
+    reason: str = ""
+
+
+def execute_stage(task: Task[Any, Any], uid_text: str, stage_name: str) -> dict[str, Any]:
+    """Run one stage of one diagram for this delivery of its message."""
+    stage, uid = STAGES[stage_name], uuid.UUID(uid_text)
+    runtime = get_runtime()
+    task_id = str(task.request.id)
+    claim = _with_retry(task, runtime, lambda: _claim(runtime, uid, stage, task_id))
+    if claim.kind == "done":
+        log.info("stage %s of %s task %s: already done, chain goes on", stage.name, uid, task_id)
+        return {"stage": stage.name, "state": "already done"}
+    if claim.kind == "stopped" or claim.run is None:
+        log.info("stage %s of %s task %s: not run (%s)", stage.name, uid, task_id, claim.reason)
+        raise Ignore()
+    run = claim.run
+    log.info("stage %s of %s task %s: started (attempt %d)", stage.name, uid, task_id, run.attempt)
+    started = time.perf_counter()
+    config = StageConfig.from_settings(runtime.settings)
+    runtime.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=runtime.settings.tmp_dir, prefix="stage-") as tmp:
+        folder = Path(tmp)
+        _with_retry(task, runtime, lambda: _download(runtime, uid, stage, folder), run)
+        try:
+            outcome = stage.run(folder, config)
+        except (Exception, SoftTimeLimitExceeded) as exc:
+            message = _message(exc)
+            runtime.run(lambda: _record_failure(runtime, uid, stage, run, message))
+            log.info("stage %s of %s task %s: failed: %s", stage.name, uid, task_id, message)
+            raise
+        moved_on = _with_retry(
+            task, runtime, lambda: _save(runtime, uid, stage, folder, run, outcome), run
+        )
+    took = time.perf_counter() - started
+    log.info("stage %s of %s task %s: %s in %.2f s", stage.name, uid, task_id, outcome.state, took)
+    if not moved_on:
+        raise Ignore()  # cancelled, deleted or waiting at a gate: the chain stops here
+    return {"stage": stage.name, "state": outcome.state, **outcome.summary}
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return "time limit exceeded"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:2000]
+
+
+def _with_retry(
+    task: Task[Any, Any], runtime: Runtime, work: Any, run: StageRun | None = None
+) -> Any:
+    """Run database/storage work; a transient error retries the task with backoff."""
+    try:
+        return runtime.run(work)
+    except Exception as exc:
+        if not _transient(exc):
+            if isinstance(exc, DBAPIError):
+                raise RuntimeError(_message(exc)) from exc
+            raise
+        reason = _message(exc)
+        if run is not None:
+            # If even this fails, the reaper finds the run.
+            with contextlib.suppress(Exception):
+                runtime.run(lambda: _release(runtime, run, reason))
+        retries = int(task.request.retries or 0)
+        raise task.retry(exc=exc, countdown=min(2**retries, 60)) from exc
+
+
+def _transient(exc: BaseException) -> bool:
+    """An error of the services around a stage, or a database error that cost its
+    connection (the server restarted under it): worth retrying."""
+    if isinstance(exc, TRANSIENT):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+async def _claim(runtime: Runtime, uid: uuid.UUID, stage: Stage, task_id: str) -> Claim:
+    async with runtime.sessions() as session:
+        diagrams, runs = DiagramRepository(session), StageRunRepository(session)
+        diagram = await diagrams.get_by_uid(uid)
+        if diagram is None or diagram.status in (DiagramStatus.cancelled, DiagramStatus.deleted):
+            return Claim("stopped", reason="diagram cancelled, deleted or unknown")
+        current = await runs.get(diagram.id, stage.name)
+        if current is None or (current.task_id and current.task_id != task_id):
+            return Claim("stopped", reason="message of an earlier submission")
+        if current.state in (StageRunState.succeeded, StageRunState.skipped):
+            return Claim("done")
+        limit = runtime.settings.stage_max_attempts
+        run = await runs.claim(diagram.id, stage.name, task_id, limit)
+        if run is None:
+            run = await runs.reclaim_running(diagram.id, stage.name, task_id, limit)
+        if run is not None:
+            await session.commit()
+            return Claim("claimed", run)
+        if current.attempt >= limit:
+            await runs.fail_running(diagram.id, stage.name, WORKER_LOST, task_id=task_id)
+            # As the reaper does: the chain stops here, so nothing of it may stay queued (nor
+            # this run, when the reaper had queued it again at the limit).
+            await runs.fail_queued(diagram.id, f"not run: {stage.name} failed")
+            await diagrams.set_status(
+                uid, DiagramStatus.error, stage.name, WORKER_LOST, only_from=MOVABLE_STATUSES
+            )
+            await session.commit()
+            return Claim("stopped", reason="attempt limit reached: worker lost")
+        return Claim("stopped", reason=f"run is {current.state}")
+
+
+async def _download(runtime: Runtime, uid: uuid.UUID, stage: Stage, folder: Path) -> None:
+    for name in (*stage.inputs, *stage.optional_inputs):
+        try:
+            await runtime.storage.get_file(artifact_key(uid, name), folder / name)
+        except ObjectNotFound:
+            if name in stage.inputs:
+                raise FileNotFoundError(f"artifact {name} of diagram {uid} is missing") from None
+
+
+async def _save(
+    runtime: Runtime,
+    uid: uuid.UUID,
+    stage: Stage,
+    folder: Path,
+    run: StageRun,
+    outcome: StageOutcome,
+) -> bool:
+    """Store the outputs, record them and the run, move the status on; False stops the chain."""
+    stored = []
+    for name in stage.outputs:
+        if (folder / name).is_file():
+            stored.append(
+                (name, await runtime.storage.put_file(artifact_key(uid, name), folder / name))
+            )
+    async with runtime.sessions() as session:
+        diagrams, runs = DiagramRepository(session), StageRunRepository(session)
+        artifacts = ArtifactRepository(session)
+        diagram = await diagrams.get_by_uid(uid)
+        if diagram is None:
+            return False
+        for name, obj in stored:
+            await artifacts.upsert(diagram.id, name, obj.key, obj.size, obj.sha256)
+        state = StageRunState(outcome.state)
+        await runs.succeed(run, outcome.summary, outcome.provenance, state=state)
+        status, go_on = _status_after(stage, outcome, runtime)
+        moved = await diagrams.set_status(uid, status, only_from=MOVABLE_STATUSES)
+        await session.commit()
+        return go_on and moved is not None
+
+
+def _status_after(
+    stage: Stage, outcome: StageOutcome, runtime: Runtime
+) -> tuple[DiagramStatus, bool]:
+    if stage.gate is not None and getattr(runtime.settings, stage.gate[0]):
+        return DiagramStatus(stage.gate[1]), False
+    if stage.name == "cvat_upload" and outcome.state == "skipped":
+        return DiagramStatus.detected, True
+    return DiagramStatus(stage.status_after), True
+
+
+async def _record_failure(
+    runtime: Runtime, uid: uuid.UUID, stage: Stage, run: StageRun, message: str
+) -> None:
+    async with runtime.sessions() as session:
+        runs = StageRunRepository(session)
+        await runs.fail(run, message)
+        # The chain stops here: the stages queued after this one will not run.
+        await runs.fail_queued(run.diagram_id, f"not run: {stage.name} failed")
+        await DiagramRepository(session).set_status(
+            uid, DiagramStatus.error, stage.name, message, only_from=MOVABLE_STATUSES
+        )
+        await session.commit()
+
+
+async def _release(runtime: Runtime, run: StageRun, message: str) -> None:
+    """Give a claimed run back (failed, attempts left) so the retried message can claim it."""
+    async with runtime.sessions() as session:
+        await StageRunRepository(session).fail(run, f"{RETRYING_PREFIX} {message}")
+        await session.commit()
