@@ -691,7 +691,7 @@ TRACE_LINE = re.compile(
     re.MULTILINE,
 )
 STARTED = re.compile(r"started \(attempt (\d+)\)")
-ENDED = re.compile(r"(succeeded|skipped) in [\d.]+ s|failed: ")
+ENDED = re.compile(r"(succeeded|skipped) in [\d.]+ s|failed: |ended after its claim was taken over")
 MAINTENANCE_LINE = re.compile(
     _STAMP + r" \S+ \S+ pid\.maintenance: (?P<task>\w+): (?P<what>.*)$", re.MULTILINE
 )

@@ -7,9 +7,10 @@ disposes of it there at shutdown.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import QueuePool
+from sqlalchemy import QueuePool, func, select
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -67,3 +68,11 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     (to enqueue tasks, to answer a request).
     """
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's clock, the one that stamped every created_at, updated_at and run time:
+    compared against those, a worker's own clock could be skewed."""
+    now: datetime | None = await session.scalar(select(func.statement_timestamp()))
+    assert now is not None
+    return now

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pid.db.engine import database_now
 from pid.db.models import MOVABLE_STATUSES, DiagramStatus, StageRun, StageRunState
 from pid.db.repositories import DiagramRepository, StageRunRepository
 from pid.pipeline.service import Message, task_name
@@ -76,8 +76,7 @@ async def recover(
     the database's clock, the one every run's times were written with.
     """
     if now is None:
-        now = await session.scalar(select(func.statement_timestamp()))
-        assert now is not None
+        now = await database_now(session)
     recovery = Recovery()
     scene = _Scene(session, settings, held_task_ids, now)
     for uid, chain_runs in (await StageRunRepository(session).unfinished_chains()).items():

@@ -20,13 +20,17 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from pid.db.models import MOVABLE_STATUSES, DiagramStatus, StageRun, StageRunState
-from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
+from pid.db.repositories import DiagramRepository, StageRunRepository
+from pid.pipeline.outcomes import Recorded, record_failure, record_success
 from pid.pipeline.recovery import RETRYING_PREFIX, WORKER_LOST
 from pid.pipeline.stages import STAGES, Stage, StageConfig, StageOutcome
 from pid.runtime import Runtime, get_runtime
 from pid.storage import ObjectNotFound, StorageError, artifact_key
 
 log = logging.getLogger("pid.stages")
+
+#: Logged when a run ended after its claim was taken over; its outcome was not recorded.
+STALE = "ended after its claim was taken over; outcome not recorded"
 
 #: Errors of the services around a stage (not of the stage's own work): retried with backoff.
 TRANSIENT = (StorageError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
@@ -63,15 +67,21 @@ def execute_stage(task: Task[Any, Any], uid_text: str, stage_name: str) -> dict[
             outcome = stage.run(folder, config)
         except (Exception, SoftTimeLimitExceeded) as exc:
             message = _message(exc)
-            runtime.run(lambda: _record_failure(runtime, uid, stage, run, message))
+            recorded = runtime.run(lambda: _record_failure(runtime, uid, stage, run, message))
+            if recorded is Recorded.stale:
+                log.info("stage %s of %s task %s: %s", stage.name, uid, task_id, STALE)
+                raise Ignore() from exc
             log.info("stage %s of %s task %s: failed: %s", stage.name, uid, task_id, message)
             raise
-        moved_on = _with_retry(
+        recorded = _with_retry(
             task, runtime, lambda: _save(runtime, uid, stage, folder, run, outcome), run
         )
     took = time.perf_counter() - started
+    if recorded is Recorded.stale:
+        log.info("stage %s of %s task %s: %s", stage.name, uid, task_id, STALE)
+        raise Ignore()
     log.info("stage %s of %s task %s: %s in %.2f s", stage.name, uid, task_id, outcome.state, took)
-    if not moved_on:
+    if recorded is Recorded.stopped:
         raise Ignore()  # cancelled, deleted or waiting at a gate: the chain stops here
     return {"stage": stage.name, "state": outcome.state, **outcome.summary}
 
@@ -158,8 +168,8 @@ async def _save(
     folder: Path,
     run: StageRun,
     outcome: StageOutcome,
-) -> bool:
-    """Store the outputs, record them and the run, move the status on; False stops the chain."""
+) -> Recorded:
+    """Store the outputs, then record them, the run and the diagram's status."""
     stored = []
     for name in stage.outputs:
         if (folder / name).is_file():
@@ -167,43 +177,18 @@ async def _save(
                 (name, await runtime.storage.put_file(artifact_key(uid, name), folder / name))
             )
     async with runtime.sessions() as session:
-        diagrams, runs = DiagramRepository(session), StageRunRepository(session)
-        artifacts = ArtifactRepository(session)
-        diagram = await diagrams.get_by_uid(uid)
-        if diagram is None:
-            return False
-        for name, obj in stored:
-            await artifacts.upsert(diagram.id, name, obj.key, obj.size, obj.sha256)
-        state = StageRunState(outcome.state)
-        await runs.succeed(run, outcome.summary, outcome.provenance, state=state)
-        status, go_on = _status_after(stage, outcome, runtime)
-        moved = await diagrams.set_status(uid, status, only_from=MOVABLE_STATUSES)
+        recorded = await record_success(session, uid, stage, run, outcome, stored, runtime.settings)
         await session.commit()
-        return go_on and moved is not None
-
-
-def _status_after(
-    stage: Stage, outcome: StageOutcome, runtime: Runtime
-) -> tuple[DiagramStatus, bool]:
-    if stage.gate is not None and getattr(runtime.settings, stage.gate[0]):
-        return DiagramStatus(stage.gate[1]), False
-    if stage.name == "cvat_upload" and outcome.state == "skipped":
-        return DiagramStatus.detected, True
-    return DiagramStatus(stage.status_after), True
+        return recorded
 
 
 async def _record_failure(
     runtime: Runtime, uid: uuid.UUID, stage: Stage, run: StageRun, message: str
-) -> None:
+) -> Recorded:
     async with runtime.sessions() as session:
-        runs = StageRunRepository(session)
-        await runs.fail(run, message)
-        # The chain stops here: the stages queued after this one will not run.
-        await runs.fail_queued(run.diagram_id, f"not run: {stage.name} failed")
-        await DiagramRepository(session).set_status(
-            uid, DiagramStatus.error, stage.name, message, only_from=MOVABLE_STATUSES
-        )
+        recorded = await record_failure(session, uid, stage, run, message)
         await session.commit()
+        return recorded
 
 
 async def _release(runtime: Runtime, run: StageRun, message: str) -> None:

@@ -286,21 +286,6 @@ def _end_nodes(
     return heads.astype(np.int64), tails.astype(np.int64)
 
 
-def _attachments(
-    src: NDArray[np.int64],
-    dst: NDArray[np.int64],
-    chain: NDArray[np.bool_],
-    local: NDArray[np.int64],
-) -> dict[int, list[int]]:
-    """For every chain pixel next to node pixels: those node pixels."""
-    attached: dict[int, list[int]] = {}
-    for a, b in ((src, dst), (dst, src)):
-        sel = chain[a] & ~chain[b]
-        for pixel, node in zip(a[sel].tolist(), b[sel].tolist(), strict=True):
-            attached.setdefault(pixel, []).append(node)
-    return attached
-
-
 def facing_pairs(
     points: NDArray[np.float64],
     outward: NDArray[np.float64],

@@ -69,8 +69,6 @@ class TopologyOptions:
     #: its corners; the factor rules thick lines, the margin thin ones).
     dot_ratio: float = 1.6
     dot_excess: float = 1.9
-    #: Radius of the discs drawn into junction_mask.png and bridge_mask.png.
-    mask_radius: int = 9
     #: A run is dashed when less than this share of its skeleton lies on ink.
     dashed_coverage: float = 0.85
 

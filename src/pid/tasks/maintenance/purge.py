@@ -1,15 +1,10 @@
-"""Purge of deleted diagrams: their stored objects, then their rows.
-
-Idempotent: a diagram half purged (objects gone, row left) is finished by the next run.
-"""
+"""Purge of deleted diagrams (pid.pipeline.maintenance.purge_deleted)."""
 
 from __future__ import annotations
 
 from pid.celery_app import app
-from pid.db.models import DiagramStatus
-from pid.db.repositories import DiagramRepository
+from pid.pipeline import maintenance
 from pid.runtime import Runtime
-from pid.storage import diagram_prefix
 from pid.tasks.maintenance.locked import Counts, run_locked
 
 
@@ -19,14 +14,4 @@ def purge_deleted() -> Counts:
 
 
 async def _purge(runtime: Runtime) -> Counts:
-    async with runtime.sessions() as session:
-        uids = await DiagramRepository(session).uids_with_status([DiagramStatus.deleted])
-    diagrams = objects = 0
-    for uid in uids:
-        # Objects first: a row is only removed once nothing of it is left in storage.
-        objects += await runtime.storage.delete_prefix(diagram_prefix(uid))
-        async with runtime.sessions() as session:
-            if await DiagramRepository(session).delete(uid):
-                diagrams += 1
-            await session.commit()
-    return {"diagrams": diagrams, "objects": objects}
+    return await maintenance.purge_deleted(runtime.sessions, runtime.storage)
