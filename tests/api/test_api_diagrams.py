@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 import redis
 from api_support import (
@@ -28,6 +30,7 @@ from api_support import (
     closed_port,
     coco,
     mask_bytes,
+    png_bytes,
     queued_task_ids,
     raw_exchange,
     request_head,
@@ -358,17 +361,24 @@ def test_a_corrected_mask_continues_with_skeletonize_simple(
     assert (data_dir / "diagrams" / segmented / "pipe_mask.png").is_file()
 
 
-def test_a_mask_may_come_as_a_multipart_file(client: httpx.Client, segmented: str) -> None:
+def test_a_mask_may_come_as_a_multipart_file(
+    client: httpx.Client, segmented: str, data_dir: Path
+) -> None:
     response = client.put(
         f"{API}/diagrams/{segmented}/pipe_mask", files={"file": ("m.png", mask_bytes(96, 64))}
     )
 
     assert response.status_code == 202, response.text
-    # Its run is queued now, so a second correction must wait for it.
+    stored = data_dir / "diagrams" / segmented / "pipe_mask.png"
+    first = stored.read_bytes()
+    # Its run is queued now, so a second correction must wait for it, and leaves the stored
+    # mask as the first one left it.
+    blank = np.zeros((64, 96), dtype=np.uint8)
     again = client.put(
-        f"{API}/diagrams/{segmented}/pipe_mask", files={"file": ("m.png", mask_bytes(96, 64))}
+        f"{API}/diagrams/{segmented}/pipe_mask", content=cv2.imencode(".png", blank)[1].tobytes()
     )
     assert_error(again, 409, "is running (skeletonize_simple)")
+    assert stored.read_bytes() == first
 
 
 @pytest.mark.parametrize(
@@ -454,6 +464,18 @@ def test_a_graph_failing_the_schema_is_refused_and_changes_nothing(
         response = client.put(f"{API}/diagrams/{built}/graph", content=body)
 
     assert_error(response, 400, "graph", phrase)
+
+
+def test_a_graph_for_a_diagram_without_one_is_refused_and_changes_nothing(
+    client: httpx.Client, diagram: str, nothing_changes: NothingChanges
+) -> None:
+    # export also needs the built graph.json, which an uploaded diagram does not have yet.
+    with nothing_changes():
+        response = client.put(
+            f"{API}/diagrams/{diagram}/graph", content=json.dumps(VALID_GRAPH).encode()
+        )
+
+    assert_error(response, 400, "stage export needs graph.json")
 
 
 def test_a_graph_body_over_the_limit_is_cut_off(
@@ -563,3 +585,31 @@ def test_a_run_while_the_broker_is_down_is_unavailable(settings: Settings, diagr
     dead_broker.close()
 
     assert_error(response, 503, "the task broker is unavailable; try again later")
+
+
+def test_an_upload_with_auto_run_while_the_broker_is_down_keeps_the_drawing(
+    settings: Settings, data_dir: Path
+) -> None:
+    dead_broker = Celery(
+        "pid-api-tests-dead-broker",
+        broker=f"redis://127.0.0.1:{closed_port()}/0",
+        set_as_current=False,
+    )
+    with serve(app_with_test_broker(create_app(settings), dead_broker)) as url:
+        response = httpx.post(
+            f"{url}{API}/diagrams",
+            files={"file": ("sheet.png", png_bytes())},
+            data={"auto_run": "true"},
+            timeout=30.0,
+        )
+        # Stored, so the answer says so: a failed upload would be sent again as a duplicate.
+        assert response.status_code == 201, response.text
+        [diagram] = response.json()["diagrams"]
+        assert (diagram["status"], diagram["error_message"]) == (
+            "error", "the task broker was unavailable",
+        )  # fmt: skip
+        runs = httpx.get(f"{url}{API}/diagrams/{diagram['uid']}", timeout=10.0).json()
+    dead_broker.close()
+
+    assert (data_dir / "diagrams" / diagram["uid"] / "original.png").is_file()
+    assert {r["state"] for r in runs["stage_runs"]} == {"failed"}  # none left queued

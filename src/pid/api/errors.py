@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import kombu.exceptions
+import redis.exceptions
 import sqlalchemy.exc
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from pid.errors import ConflictError, NotFoundError, PidInputError
+from pid.pipeline.service import BrokerUnavailableError
 from pid.storage import ObjectNotFound, StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -24,12 +26,15 @@ logger = logging.getLogger(__name__)
 #: Errors that mean a backing service is down rather than that the request is wrong, and the
 #: service each names. A bare ConnectionError is what asyncpg raises when PostgreSQL refuses
 #: the connection (the only raw socket a request opens; storage and the broker wrap theirs).
+#: Celery's Redis result backend lets redis-py's own errors through.
 UNAVAILABLE: dict[type[Exception], str] = {
     sqlalchemy.exc.OperationalError: "database",
     sqlalchemy.exc.InterfaceError: "database",
     sqlalchemy.exc.TimeoutError: "database",
     ConnectionError: "database",
     kombu.exceptions.OperationalError: "task broker",
+    BrokerUnavailableError: "task broker",
+    redis.exceptions.RedisError: "result backend",
     StorageUnavailable: "storage",
 }
 

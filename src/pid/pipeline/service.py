@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import hashlib
 import json
 import tempfile
@@ -49,9 +50,14 @@ from pid.vision.inputs import Page, load_page_bytes, load_symbols, save_original
 Message = tuple[str, str, str, str]
 Enqueue = Callable[[list[Message]], None]
 
-ACTIVE_STATES = (StageRunState.queued, StageRunState.running)
 #: Statuses a person's review gate leaves a diagram in, and the stage that follows each.
 GATE_NEXT = {DiagramStatus.mask_review: "classify", DiagramStatus.graph_review: "export"}
+#: The error a diagram is left in when its chain could not be sent.
+BROKER_UNAVAILABLE = "the task broker was unavailable"
+
+
+class BrokerUnavailableError(RuntimeError):
+    """A chain could not be sent; its runs were failed and its diagram left in error."""
 
 
 def task_name(stage: Stage) -> str:
@@ -157,7 +163,11 @@ class DiagramService:
         await self.session.commit()
         if auto_run:
             for diagram in created:
-                await self.run(diagram.uid, None, None)
+                with contextlib.suppress(BrokerUnavailableError):
+                    # The drawing is stored all the same: the diagram is answered in error
+                    # ("the task broker was unavailable") and POST /run starts it later. A
+                    # failed upload would have the client send it again, as a duplicate.
+                    await self.run(diagram.uid, None, None)
         return created
 
     def _symbols(self, data: bytes, pages: builtins.list[Page]) -> dict[str, Any]:
@@ -225,7 +235,7 @@ class DiagramService:
             await self.session.rollback()
             raise ConflictError(f"diagram {uid} is already running ({names})")
         start = from_stage or await self._resume_point(diagram)
-        stages = segment_until_gate(chain(start, to_stage), self.settings)
+        stages = self._stages(start, to_stage)
         await self._check_inputs(diagram, stages)
         messages: builtins.list[Message] = [
             (task_name(s), str(s.queue), str(uuid.uuid4()), str(uid)) for s in stages
@@ -242,10 +252,10 @@ class DiagramService:
             # would be refused as a conflict.
             await self.runs.fail_queued(diagram.id, f"could not be queued: {exc}")
             await self.diagrams.set_status(
-                uid, DiagramStatus.error, stages[0].name, "the task broker was unavailable"
+                uid, DiagramStatus.error, stages[0].name, BROKER_UNAVAILABLE
             )
             await self.session.commit()
-            raise
+            raise BrokerUnavailableError(f"{BROKER_UNAVAILABLE}: {exc}") from exc
         return [m[2] for m in messages]
 
     async def _resume_point(self, diagram: Diagram) -> str:
@@ -261,8 +271,15 @@ class DiagramService:
             return GATE_NEXT[diagram.status]
         return next((name for name in CHAIN if name not in done), CHAIN[0])
 
-    async def _check_inputs(self, diagram: Diagram, stages: builtins.list[Stage]) -> None:
-        have = {a.name for a in await self.artifacts.list(diagram.id)}
+    def _stages(self, start: str, to_stage: str | None) -> builtins.list[Stage]:
+        """The stages a run from `start` queues: up to `to_stage`, or to the first gate on."""
+        return segment_until_gate(chain(start, to_stage), self.settings)
+
+    async def _check_inputs(
+        self, diagram: Diagram, stages: builtins.list[Stage], supplied: frozenset[str] = frozenset()
+    ) -> None:
+        """Every stage's inputs are stored, `supplied` now, or made by a stage before it."""
+        have = {a.name for a in await self.artifacts.list(diagram.id)} | supplied
         produced: set[str] = set()
         for stage in stages:
             missing = [n for n in stage.inputs if n not in have | produced]
@@ -307,18 +324,15 @@ class DiagramService:
                 f"pipe mask: size {image.shape[1]}x{image.shape[0]} does not match the "
                 f"drawing's {diagram.width}x{diagram.height}"
             )
-        await self._refuse_while_running(diagram)
         _, png = cv2.imencode(".png", (image > 127).astype(np.uint8) * 255)
-        await self._put(diagram, PIPE_MASK, png.tobytes())
-        await self.session.commit()
-        return await self.run(uid, "skeletonize_simple", None)
+        return await self._correct(uid, PIPE_MASK, png.tobytes(), "skeletonize_simple")
 
     async def put_graph(self, uid: uuid.UUID, data: bytes) -> builtins.list[str]:
         """A corrected graph (graph.json's schema); continues with export."""
         from pid.eval.io import load_graph
         from pid.export import validate_graph
 
-        diagram = await self._get(uid)
+        await self._get(uid)  # an unknown diagram is a 404 before the body is looked at
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "graph.json"
             path.write_bytes(data)
@@ -326,10 +340,7 @@ class DiagramService:
                 validate_graph(load_graph(path), source="graph")
             except PidInputError as exc:
                 raise PidInputError(str(exc).replace(str(path), "graph")) from None
-        await self._refuse_while_running(diagram)
-        await self._put(diagram, VALIDATED_GRAPH, data)
-        await self.session.commit()
-        return await self.run(uid, "export", None)
+        return await self._correct(uid, VALIDATED_GRAPH, data, "export")
 
     async def accept_review(self, uid: uuid.UUID) -> builtins.list[str]:
         """Continue past the review gate the diagram waits at, unchanged."""
@@ -338,10 +349,31 @@ class DiagramService:
             raise ConflictError(f"diagram {uid} is not waiting for a review ({diagram.status})")
         return await self.run(uid, GATE_NEXT[diagram.status], None)
 
-    async def _refuse_while_running(self, diagram: Diagram) -> None:
+    async def _correct(
+        self, uid: uuid.UUID, name: str, data: bytes, start: str
+    ) -> builtins.list[str]:
+        """Store the corrected artifact `name` and run from `start`.
+
+        Checked, stored and queued in one transaction under the row lock: no run starts in
+        between, and a refused correction has written nothing.
+        """
+        diagram = await self._lock_idle(uid)
+        await self._check_inputs(diagram, self._stages(start, None), frozenset([name]))
+        await self._put(diagram, name, data)
+        return await self.run(uid, start, None)
+
+    async def _lock_idle(self, uid: uuid.UUID) -> Diagram:
+        """The diagram, row-locked until this transaction ends, with nothing queued or running:
+        a correction must not replace an input under a running stage."""
+        diagram = await self.diagrams.get_for_update(uid)
+        if diagram is None or diagram.status == DiagramStatus.deleted:
+            raise NotFoundError(f"no diagram {uid}")
         active = await self.runs.active(diagram.id)
         if active:
-            raise ConflictError(f"diagram {diagram.uid} is running ({active[0].stage})")
+            stage = active[0].stage
+            await self.session.rollback()
+            raise ConflictError(f"diagram {uid} is running ({stage})")
+        return diagram
 
 
 def _decode_mask(data: bytes, width: int, height: int) -> np.ndarray | None:
