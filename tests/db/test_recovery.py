@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pg import MakeDiagram
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pid.db.engine import database_now
 from pid.db.models import Diagram, DiagramStatus, StageRun, StageRunState
 from pid.db.repositories import DiagramRepository, StageRunRepository
 from pid.pipeline.recovery import Recovery, recover
@@ -22,12 +22,6 @@ SETTINGS = Settings(
     orphan_after=30,
     stage_max_attempts=3,
 )
-
-
-async def _clock(session: AsyncSession) -> datetime:
-    now = await session.scalar(select(func.statement_timestamp()))
-    assert now is not None
-    return now
 
 
 async def _chain(
@@ -59,7 +53,7 @@ async def _runs(session: AsyncSession, diagram: Diagram) -> dict[str, StageRun]:
 
 async def _pass(session: AsyncSession, held: set[str], after_s: float) -> Recovery:
     return await recover(
-        session, SETTINGS, held, await _clock(session) + timedelta(seconds=after_s)
+        session, SETTINGS, held, await database_now(session) + timedelta(seconds=after_s)
     )
 
 
@@ -73,7 +67,7 @@ async def test_a_run_past_its_limit_is_requeued_with_the_rest_of_its_chain(
     assert (await _pass(session, held, after_s=60 + 9)).counts()["requeued"] == 0
     recovery = await _pass(session, held, after_s=60 + 11)
 
-    assert recovery.counts() == {"requeued": 1, "worker_lost": 0, "resent": 0}
+    assert recovery.counts() == {"requeued": 1, "worker_lost": 0, "resent": 0, "ended": 0}
     runs = await _runs(session, diagram)
     assert [runs[s].state for s in TAIL] == [StageRunState.queued] * 4
     assert runs["skeletonize"].attempt == 1  # the next claim makes it 2
@@ -106,7 +100,7 @@ async def test_a_run_out_of_attempts_fails_as_worker_lost_and_stops_its_chain(
 
     recovery = await _pass(session, set(), after_s=100)
 
-    assert recovery.counts() == {"requeued": 0, "worker_lost": 1, "resent": 0}
+    assert recovery.counts() == {"requeued": 0, "worker_lost": 1, "resent": 0, "ended": 0}
     assert recovery.chains == []
     runs = await _runs(session, diagram)
     assert (runs["skeletonize"].state, runs["skeletonize"].error) == (
@@ -133,7 +127,7 @@ async def test_a_queued_head_without_a_message_is_resent_after_orphan_after(
     assert (await _pass(session, set(), after_s=29)).chains == []
     recovery = await _pass(session, set(), after_s=31)
 
-    assert recovery.counts() == {"requeued": 0, "worker_lost": 0, "resent": 1}
+    assert recovery.counts() == {"requeued": 0, "worker_lost": 0, "resent": 1, "ended": 0}
     assert [m[0].rsplit(".", 1)[1] for m in recovery.chains[0]] == TAIL
 
 
@@ -180,7 +174,29 @@ async def test_diagrams_at_rest_and_plain_failures_are_left_alone(
     recovery = await _pass(session, set(), after_s=10_000)
 
     assert recovery.chains == []
-    assert recovery.counts() == {"requeued": 0, "worker_lost": 0, "resent": 0}
+    assert recovery.counts() == {"requeued": 0, "worker_lost": 0, "resent": 0, "ended": 0}
+
+
+async def test_a_run_left_running_by_a_cancel_ends_once_its_worker_is_lost(
+    session: AsyncSession, make_diagram: MakeDiagram
+) -> None:
+    diagram, _ = await _chain(session, make_diagram)
+    await _start_head(session, diagram, attempts=1)
+    # Cancel fails what is queued; the running stage goes on, or its worker dies.
+    await StageRunRepository(session).fail_queued(diagram.id, "cancelled")
+    await DiagramRepository(session).set_status(diagram.uid, DiagramStatus.cancelled)
+
+    # Its message still held and within its limit: it may still end by itself.
+    assert (await _pass(session, {"t-skeletonize"}, after_s=60)).ended == 0
+    recovery = await _pass(session, set(), after_s=60)
+
+    assert recovery.chains == []  # cancelled: nothing is sent again
+    assert recovery.counts() == {"requeued": 0, "worker_lost": 0, "resent": 0, "ended": 1}
+    head = (await _runs(session, diagram))["skeletonize"]
+    assert (head.state, head.error) == (StageRunState.failed, "cancelled: worker lost")
+    assert await StageRunRepository(session).active(diagram.id) == []
+    await session.refresh(diagram)
+    assert diagram.status is DiagramStatus.cancelled
 
 
 async def test_a_run_a_worker_moved_meanwhile_is_not_requeued(

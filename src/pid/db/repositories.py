@@ -281,6 +281,18 @@ class StageRunRepository(Repository):
             chains.setdefault(uid, []).append(run)
         return chains
 
+    async def running_at_rest(self, statuses: Collection[DiagramStatus]) -> Sequence[StageRun]:
+        """Runs still `running` in diagrams in any of `statuses`: a stage that was running when
+        its diagram was cancelled goes on, and its end is recorded; one whose worker died
+        meanwhile ends nowhere else."""
+        statement = (
+            select(StageRun)
+            .join(Diagram, Diagram.id == StageRun.diagram_id)
+            .where(Diagram.status.in_(list(statuses)), StageRun.state == StageRunState.running)
+            .order_by(StageRun.id)
+        )
+        return await self._all(statement)
+
     async def requeue(self, run: StageRun, task_id: str) -> StageRun | None:
         """Queue `run` again under a new `task_id`, keeping its attempt count, if it is still
         in the state and under the task id it was read with; None if a worker moved it."""

@@ -46,11 +46,17 @@ class Recovery:
     requeued: int = 0  # running runs lost with their worker, queued again
     worker_lost: int = 0  # lost runs out of attempts, failed
     resent: int = 0  # chains broken between stages, sent again
+    ended: int = 0  # runs of cancelled diagrams lost with their worker, failed
     #: One chain of messages per diagram, each to be sent as one Celery chain.
     chains: list[list[Message]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {"requeued": self.requeued, "worker_lost": self.worker_lost, "resent": self.resent}
+        return {
+            "requeued": self.requeued,
+            "worker_lost": self.worker_lost,
+            "resent": self.resent,
+            "ended": self.ended,
+        }
 
 
 def pool_time_limit(queue: str, settings: Settings) -> float:
@@ -90,7 +96,23 @@ async def recover(
                 await _recover_chain(scene, uid, chain_runs, head, recovery)
         except _MovedMeanwhileError:
             continue
+    recovery.ended = await _end_lost_at_rest(scene)
     return recovery
+
+
+async def _end_lost_at_rest(scene: _Scene) -> int:
+    """Fail the runs left running in cancelled diagrams whose worker was lost. Nothing is
+    sent again: the diagram was stopped on purpose. Without this such a run would stay
+    running for good, and every later run of the diagram would be refused as a conflict."""
+    runs = StageRunRepository(scene.session)
+    ended = 0
+    for run in await runs.running_at_rest([DiagramStatus.cancelled]):
+        if not _lost(run, scene.settings, scene.held, scene.now):
+            continue
+        error = f"{DiagramStatus.cancelled.value}: {WORKER_LOST}"
+        if await runs.fail_running(run.diagram_id, run.stage, error, task_id=run.task_id):
+            ended += 1
+    return ended
 
 
 class _MovedMeanwhileError(Exception):
