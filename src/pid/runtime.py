@@ -47,7 +47,14 @@ class Runtime:
             async with asyncio.timeout(limit):
                 return await make()
 
-        return asyncio.run_coroutine_threadsafe(bounded(), self.loop).result()
+        future = asyncio.run_coroutine_threadsafe(bounded(), self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            # Interrupted while waiting (Celery's soft time limit is raised in this thread):
+            # the coroutine must not go on to commit or write after the task has ended.
+            future.cancel()
+            raise
 
 
 _lock = threading.Lock()
