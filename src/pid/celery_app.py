@@ -15,7 +15,7 @@ from celery import Celery
 from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
 from kombu import Queue
 
-from pid.settings import Settings, SettingsError, get_settings
+from pid.settings import Settings, settings_or_exit
 
 QUEUES = ("gpu", "cpu", "io", "maintenance")
 
@@ -87,11 +87,8 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def create_celery() -> Celery:
-    try:
-        settings = get_settings()
-    except SettingsError as exc:
-        # Workers, beat and Flower all start by importing this module: one line, not a trace.
-        raise SystemExit(f"pid: {exc}") from None
+    # Workers, beat and Flower all start by importing this module.
+    settings = settings_or_exit()
     app = Celery("pid")
     app.conf.update(
         broker_url=settings.broker_url,

@@ -6,24 +6,23 @@ import os
 import sys
 from pathlib import Path
 
-from pid.settings import SettingsError, get_settings
+from pid.settings import settings_or_exit
 
 
 def flower() -> None:
     """Start Flower on the settings' port, behind basic auth; refuse without a password."""
-    try:
-        settings = get_settings()
-    except SettingsError as exc:
-        sys.exit(f"pid: {exc}")
+    settings = settings_or_exit()
     if settings.flower_password is None:
         sys.exit("error: set PID_FLOWER_PASSWORD (and PID_FLOWER_USER) before starting Flower")
     auth = f"{settings.flower_user}:{settings.flower_password.get_secret_value()}"
     celery = str(Path(sys.executable).parent / "celery")
-    os.execv(
+    # The password goes through Flower's environment, not its command line, which any local
+    # user can read; the broker (with its password) comes from pid.celery_app.
+    os.execve(
         celery,
-        [celery, "-A", "pid.celery_app", "flower", f"--port={settings.flower_port}",
-         f"--basic-auth={auth}", f"--broker={settings.broker_url}"],
-    )  # fmt: skip
+        [celery, "-A", "pid.celery_app", "flower", f"--port={settings.flower_port}"],
+        os.environ | {"FLOWER_BASIC_AUTH": auth},
+    )
 
 
 if __name__ == "__main__":

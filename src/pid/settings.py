@@ -200,6 +200,15 @@ def get_settings() -> Settings:
         raise SettingsError(settings_message(exc)) from None
 
 
+def settings_or_exit() -> Settings:
+    """`get_settings` for a process starting up (worker, beat, Flower, the API): a refused
+    setting ends it with one line naming the field, not a traceback."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"pid: {exc}") from None
+
+
 def settings_message(exc: ValidationError) -> str:
     """One line naming the refused field, as its environment variable, and why."""
     error = exc.errors()[0]

@@ -27,7 +27,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def flower(fleet: Fleet) -> Iterator[str]:
+def flower_process(fleet: Fleet) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = _free_port()
     env = fleet.env | {
         "PID_FLOWER_USER": USER,
@@ -41,11 +41,16 @@ def flower(fleet: Fleet) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_answering(url, process)
-        yield url
+        yield process, url
     finally:
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def flower(flower_process: tuple[subprocess.Popen[bytes], str]) -> str:
+    return flower_process[1]
 
 
 def _wait_answering(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -69,6 +74,17 @@ def test_flower_needs_the_settings_basic_auth(flower: str) -> None:
     assert httpx.get(f"{flower}/workers", timeout=10).status_code == 401
     assert httpx.get(f"{flower}/workers", auth=(USER, "wrong"), timeout=10).status_code == 401
     assert _get(flower, "/workers").status_code == 200
+
+
+def test_flower_keeps_the_password_off_its_command_line(
+    flower_process: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    process, url = flower_process
+    # pid.ops execs Flower in place: the process started is Flower itself.
+    command_line = Path(f"/proc/{process.pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    assert b"flower" in command_line
+    assert PASSWORD.encode() not in command_line
+    assert _get(url, "/workers").status_code == 200
 
 
 def test_flower_shows_every_pool_and_each_stage_by_name_and_state(

@@ -14,7 +14,7 @@ from pid.api.limits import BodySizeLimitMiddleware
 from pid.api.resources import open_resources
 from pid.api.routes import api_router, health_router, metrics_router
 from pid.pipeline.stages import code_version
-from pid.settings import Settings, SettingsError, get_settings
+from pid.settings import Settings, get_settings, settings_or_exit
 
 TITLE = "pid"
 DESCRIPTION = (
@@ -51,8 +51,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def main() -> None:
     """Serve the API on settings.api_host:settings.api_port (``python -m pid.api``)."""
-    try:
-        settings = get_settings()
-    except SettingsError as exc:
-        raise SystemExit(f"pid: {exc}") from None
+    settings = settings_or_exit()
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
