@@ -9,6 +9,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+#: Mode of files written here: readable by the other service users sharing a data folder.
+FILE_MODE = 0o644
+
 
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Call `write` on a temporary file beside `path`, flush it to disk, move it over `path`.
@@ -21,12 +24,32 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        # mkstemp's 0600 would hide the file from other users of a shared folder.
+        tmp.chmod(FILE_MODE)
         with tmp.open("rb+") as handle:
             os.fsync(handle.fileno())
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    # The rename is only durable once the folder that records it is on disk too.
+    fsync_dir(path.parent)
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy `source` to `target` (creating its folder) with `replace_atomically`: a process
+    starting meanwhile never sees a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    replace_atomically(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush `folder`'s entries (a rename or a new file in it) to disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def remove_older_than(folder: Path, cutoff: float) -> int:

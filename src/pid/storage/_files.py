@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from pid.files import FILE_MODE, fsync_dir
+
 # Temporary files are named ".<name>.<random>.part" beside their destination. Keys may not have
 # a segment that starts with ".", so a temporary file can never be mistaken for an object.
 TEMP_PREFIX = "."
@@ -21,7 +23,7 @@ TEMP_SUFFIX = ".part"
 
 # Readable by the other service users that share a data folder; mkstemp's 0600 would hide
 # objects written by a worker from the API process running as another user.
-_OBJECT_MODE = 0o644
+_OBJECT_MODE = FILE_MODE
 
 # A concurrent `delete_prefix` may remove the folder between `mkdir` and `mkstemp`.
 _CREATE_ATTEMPTS = 3
@@ -76,7 +78,7 @@ class AtomicFileWriter:
             self.abort()
             raise
         # The rename itself lives in the folder's entry; without this a crash could forget it.
-        _fsync_dir(self.dest.parent)
+        fsync_dir(self.dest.parent)
 
     def abort(self) -> None:
         """Drop the temporary file; `dest` keeps what it had. Safe to call more than once."""
@@ -124,11 +126,3 @@ def _mkstemp_beside(dest: Path) -> tuple[int, str]:
     return tempfile.mkstemp(
         dir=dest.parent, prefix=f"{TEMP_PREFIX}{dest.name}.", suffix=TEMP_SUFFIX
     )
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,9 +18,10 @@ puts Pillow's own function back.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
+
+from pid.files import copy_atomically
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
@@ -120,11 +121,8 @@ def _install_fonts(settings_dir: Path) -> None:
         target = settings_dir / name
         if target.is_file() and target.stat().st_size == source.stat().st_size:
             continue
-        # Copy under a temporary name first: a worker starting at the same time must never
-        # see a half-written font file.
-        partial = settings_dir / f".{name}.{os.getpid()}.tmp"
-        shutil.copyfile(source, partial)
-        partial.replace(target)
+        # A worker starting at the same time must never see a half-written font file.
+        copy_atomically(source, target)
 
 
 def _imported_settings_dir() -> Path | None:

@@ -27,6 +27,7 @@ from PIL import Image
 
 from pid.errors import PidInputError
 from pid.eval.io import BoxSet, load_boxes
+from pid.files import copy_atomically
 from pid.synth.classes import CLASS_NAMES
 from pid.vision.yolo_env import import_ultralytics, resolve_device
 
@@ -249,7 +250,7 @@ def train_detector(
         best = next((p for p in candidates if p.is_file()), None)
         if best is None:
             raise RuntimeError(f"training ended without a checkpoint in {weights_dir}")
-        _copy_atomic(best, out_weights)
+        copy_atomically(best, out_weights)
     return out_weights
 
 
@@ -436,10 +437,3 @@ def _run_folder(project_dir: Path | None) -> Iterator[Path]:
 def _ultralytics_device(torch_device: str) -> str:
     """Ultralytics takes "cpu" or a bare CUDA index ("0"), not "cuda:0"."""
     return torch_device.removeprefix("cuda:")
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.copyfile(source, partial)
-    partial.replace(target)
