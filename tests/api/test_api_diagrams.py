@@ -377,7 +377,7 @@ def test_a_mask_may_come_as_a_multipart_file(
     again = client.put(
         f"{API}/diagrams/{segmented}/pipe_mask", content=cv2.imencode(".png", blank)[1].tobytes()
     )
-    assert_error(again, 409, "is running (skeletonize_simple)")
+    assert_error(again, 409, "already running (skeletonize_simple")
     assert stored.read_bytes() == first
 
 

@@ -225,15 +225,7 @@ class DiagramService:
 
         Raises ConflictError while a run of this diagram is queued or running.
         """
-        diagram = await self.diagrams.get_for_update(uid)
-        if diagram is None or diagram.status == DiagramStatus.deleted:
-            raise NotFoundError(f"no diagram {uid}")
-        active = await self.runs.active(diagram.id)
-        if active:
-            # Names first: the rollback expires the loaded rows.
-            names = ", ".join(run.stage for run in active)
-            await self.session.rollback()
-            raise ConflictError(f"diagram {uid} is already running ({names})")
+        diagram = await self._lock_idle(uid)
         start = from_stage or await self._resume_point(diagram)
         stages = self._stages(start, to_stage)
         await self._check_inputs(diagram, stages)
@@ -364,15 +356,16 @@ class DiagramService:
 
     async def _lock_idle(self, uid: uuid.UUID) -> Diagram:
         """The diagram, row-locked until this transaction ends, with nothing queued or running:
-        a correction must not replace an input under a running stage."""
+        one run at a time, and no correction replaces an input under a running stage."""
         diagram = await self.diagrams.get_for_update(uid)
         if diagram is None or diagram.status == DiagramStatus.deleted:
             raise NotFoundError(f"no diagram {uid}")
         active = await self.runs.active(diagram.id)
         if active:
-            stage = active[0].stage
+            # Names first: the rollback expires the loaded rows.
+            names = ", ".join(run.stage for run in active)
             await self.session.rollback()
-            raise ConflictError(f"diagram {uid} is running ({stage})")
+            raise ConflictError(f"diagram {uid} is already running ({names})")
         return diagram
 
 
