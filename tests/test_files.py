@@ -1,4 +1,4 @@
-"""pid.files: atomic replacement and copies."""
+"""pid.core.files: atomic replacement and copies."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pid.files import FILE_MODE, copy_atomically, replace_atomically
+from pid.core.files import FILE_MODE, copy_atomically, replace_atomically
 
 
 def test_a_replaced_file_is_whole_readable_by_others_and_leaves_no_temporary(

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 
 app = typer.Typer(
     name="pid",

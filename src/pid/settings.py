@@ -14,7 +14,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 
 StorageBackend = Literal["local", "s3"]
 DetectMethod = Literal["yolo_sahi"]

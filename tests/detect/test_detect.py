@@ -23,9 +23,9 @@ import pytest
 import torch
 from numpy.typing import NDArray
 
-from pid.errors import PidInputError
+from pid.core.classes import CLASS_NAMES
+from pid.core.errors import PidInputError
 from pid.eval.io import load_boxes
-from pid.synth.classes import CLASS_NAMES
 from pid.synth.sheet import generate_sheet, write_sheet
 from pid.vision.detect import (
     PERFORM_STANDARD_PRED,

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pid.errors import PidInputError
-from pid.synth.classes import CLASS_NAMES
+from pid.core.classes import CLASS_NAMES
+from pid.core.errors import PidInputError
 from pid.synth.sheet import generate_sheet, write_sheet
 from pid.vision.yolo_train import build_yolo_dataset
 

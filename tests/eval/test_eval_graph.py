@@ -9,10 +9,10 @@ import networkx as nx
 import pytest
 from lxml import etree
 
+from pid.core.classes import pid2graph_label
 from pid.eval.graph import GraphScore, score_graph, symbol_links
 from pid.eval.io import load_pid2graph_graphml
 from pid.export.graphml import graph_to_pid2graph, write_pid2graph_graphml
-from pid.synth.classes import pid2graph_label
 
 GRAPHML_NS = {"g": "http://graphml.graphdrawing.org/xmlns"}
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.eval.io import (
     load_boxes,
     load_graph,

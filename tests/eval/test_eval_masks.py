@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.eval.masks import MaskCounts, mask_counts
 
 

@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.eval import evaluate, render_table, write_json
 from pid.eval.io import load_graph
 from pid.export.graphml import graph_to_pid2graph

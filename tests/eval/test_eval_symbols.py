@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from pid.core.classes import pid2graph_label
 from pid.eval.io import Box, BoxSet
 from pid.eval.symbols import score_symbols
-from pid.synth.classes import pid2graph_label
 
 TRUTH = BoxSet(
     (

@@ -17,7 +17,7 @@ from lxml import etree
 from PIL import Image
 
 import pid.export.dexpi as dexpi
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.eval.io import load_graph, load_junctions
 from pid.export.dexpi import (
     DexpiIntegrityError,

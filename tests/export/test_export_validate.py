@@ -10,7 +10,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.eval.io import load_graph
 from pid.export import export_all, validate_graph, write_dexpi, write_fxml, write_graphml
 from pid.synth.sheet import generate_sheet, graph_to_json

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from fleet_support import Fleet, call, enqueue, upload, wait_idle
 
+from pid.core.errors import ConflictError
 from pid.db.models import DiagramStatus, StageRunState
-from pid.errors import ConflictError
 from pid.pipeline.local import InputLimits, prepare_folders, run_folder
 from pid.pipeline.service import DiagramService, Message
 from pid.pipeline.stages import CHAIN, StageConfig, chain

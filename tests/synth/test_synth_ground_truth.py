@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from pid.synth.classes import CLASS_NAMES
+from pid.core.classes import CLASS_NAMES
 from pid.synth.params import UNIT_AREA
 from pid.synth.sheet import Sheet, generate_sheet
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from pid.synth.classes import CLASS_NAMES
+from pid.core.classes import CLASS_NAMES
 from pid.synth.dataset import DatasetSpec, run_dataset
 from pid.synth.sheet import Sheet, generate_sheet, write_sheet
 

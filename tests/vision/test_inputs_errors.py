@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.vision.inputs import load_page_bytes, load_pages
 
 

@@ -11,7 +11,7 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.vision.inputs import load_page_bytes, load_pages
 
 #: Each page of the test PDF: 288 x 144 px at 144 dpi, i.e. 2 x 1 inch (144 x 72 pt).

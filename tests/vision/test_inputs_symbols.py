@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pid.errors import PidInputError
-from pid.synth.classes import CLASS_NAMES
+from pid.core.classes import CLASS_NAMES
+from pid.core.errors import PidInputError
 from pid.vision.inputs import load_symbols
 
 SIZE = (200, 100)  # width, height of the drawing

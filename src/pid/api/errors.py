@@ -1,6 +1,6 @@
 """Every error answer is JSON ``{"detail": "<one line>"}``: the handlers that make it so.
 
-The service raises `pid.errors` exceptions, each carrying its HTTP status; storage and
+The service raises `pid.core.errors` exceptions, each carrying its HTTP status; storage and
 unexpected errors are translated here too, so no route catches anything itself.
 """
 
@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from pid.errors import ConflictError, NotFoundError, PidInputError
+from pid.core.errors import ConflictError, NotFoundError, PidInputError
 from pid.pipeline.service import BrokerUnavailableError
 from pid.storage import ObjectNotFound, StorageUnavailable
 

@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 
 #: Longest `original_name` kept, in characters; the extension survives the cut.
 MAX_FILENAME_LENGTH = 255

@@ -85,7 +85,7 @@ def score_graph(
         truth (median edge `width`, else 3 px), at least 6 px.
     label_map : callable, optional
         Applied to both sides' symbol classes before comparing them, e.g.
-        `pid.synth.classes.pid2graph_label` to compare at PID2Graph's label level.
+        `pid.core.classes.pid2graph_label` to compare at PID2Graph's label level.
 
     Returns
     -------

@@ -20,7 +20,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 
-from pid.errors import PidInputError
+from pid.core.classes import PID2GRAPH_CONNECTOR, PID2GRAPH_CROSSING, pid2graph_label
+from pid.core.errors import PidInputError
 from pid.export.graphml import (
     LINE_TYPE_OF_EDGE_LABEL,
     Point,
@@ -28,7 +29,6 @@ from pid.export.graphml import (
     orient_polyline,
     polyline_length,
 )
-from pid.synth.classes import PID2GRAPH_CONNECTOR, PID2GRAPH_CROSSING, pid2graph_label
 
 NODE_KINDS = ("symbol", "junction", "endpoint")
 POINT_KINDS = ("junction", "endpoint")

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import distance_transform_edt
 from skimage.morphology import skeletonize
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.eval.counts import f1_score, safe_ratio
 
 #: Distance in pixels within which a skeleton pixel counts as on the other side's mask.

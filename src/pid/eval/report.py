@@ -9,11 +9,11 @@ from typing import Any
 
 from rich.table import Table
 
+from pid.core.files import replace_atomically
 from pid.eval.graph import GraphScore
 from pid.eval.junctions import JunctionScore
 from pid.eval.masks import MaskCounts
 from pid.eval.symbols import SymbolScore
-from pid.files import replace_atomically
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ from typing import Literal
 import networkx as nx
 import numpy as np
 
-from pid.errors import PidInputError
+from pid.core.classes import pid2graph_label
+from pid.core.errors import PidInputError
 from pid.eval.graph import score_graph
 from pid.eval.io import (
     LABELS_FROM_PID2GRAPH,
@@ -32,7 +33,6 @@ from pid.eval.masks import DEFAULT_TOLERANCE_PX, BoolMask, MaskCounts, mask_coun
 from pid.eval.report import EvalReport, Sections, SheetReport
 from pid.eval.symbols import LabelMap, score_symbols
 from pid.export.graphml import graph_line_width
-from pid.synth.classes import pid2graph_label
 
 ORIGINAL = "original.png"
 GRAPH_JSON = "graph.json"
@@ -78,7 +78,7 @@ def evaluate(
         Compare symbol classes as they are, or mapped to PID2Graph's labels. "auto" picks
         "pid2graph" when some truth graph was read from PID2Graph GraphML without our classes.
     extra_labels : Mapping[str, str], optional
-        PID2Graph labels of classes outside `pid.synth.classes` (used for both the GraphML
+        PID2Graph labels of classes outside `pid.core.classes` (used for both the GraphML
         reader and the label mapping).
     tolerance : float
         Distance in pixels for the tolerant skeleton F1 of the pipe masks.

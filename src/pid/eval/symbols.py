@@ -83,7 +83,7 @@ def score_symbols(
         One pair per sheet; a prediction of None means no detections on that sheet.
     label_map : callable, optional
         Applied to every category name on both sides before matching, e.g.
-        `pid.synth.classes.pid2graph_label` to compare in PID2Graph's label space.
+        `pid.core.classes.pid2graph_label` to compare in PID2Graph's label space.
 
     Returns
     -------

@@ -24,13 +24,13 @@ import networkx as nx
 from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
-from pid.errors import PidInputError
+from pid.core.classes import CLASSES_BY_NAME, Role, dexpi_class
+from pid.core.errors import PidInputError
+from pid.core.files import replace_atomically
 from pid.export.fxml import check_dpi, format_number, pipe_ends, write_bytes
 from pid.export.graphml import node_position
 from pid.export.validate import validate_graph
 from pid.export.xmlfile import parse_xml
-from pid.files import replace_atomically
-from pid.synth.classes import CLASSES_BY_NAME, Role, dexpi_class
 
 SCHEMA_VERSION = "4.1.1"
 ORIGINATING_SYSTEM = "pid"

@@ -19,11 +19,11 @@ from typing import Any, NoReturn, cast
 import networkx as nx
 from lxml import etree
 
-from pid.errors import PidInputError
+from pid.core.classes import CLASSES_BY_NAME, dexpi_class, pid2graph_label
+from pid.core.errors import PidInputError
+from pid.core.files import replace_atomically
 from pid.export.validate import GRAPH_SOURCE, SHEET_SIZE_KEYS, validate_graph
 from pid.export.xmlfile import parse_xml
-from pid.files import replace_atomically
-from pid.synth.classes import CLASSES_BY_NAME, dexpi_class, pid2graph_label
 
 NAMESPACE = "urn:pid:fxml:1"
 FXML_VERSION = "1.0"

@@ -19,8 +19,8 @@ from typing import Any
 
 import networkx as nx
 
-from pid.files import replace_atomically
-from pid.synth.classes import PID2GRAPH_CONNECTOR, pid2graph_label
+from pid.core.classes import PID2GRAPH_CONNECTOR, pid2graph_label
+from pid.core.files import replace_atomically
 
 #: Line width assumed when a graph's edges carry no `width`.
 DEFAULT_LINE_WIDTH = 3.0

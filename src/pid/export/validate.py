@@ -13,7 +13,7 @@ from typing import Any
 
 import networkx as nx
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 
 #: What a message names first when the graph came from memory rather than a file.
 GRAPH_SOURCE = "graph"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 
 
 def parse_xml(path: Path) -> etree._Element:

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
+from pid.core.files import replace_atomically
 from pid.eval.io import BoxSet, load_boxes
-from pid.files import replace_atomically
 
 Boxes = list[tuple[str, str, tuple[float, float, float, float]]]
 

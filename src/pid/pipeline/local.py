@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.pipeline import artifacts as art
 from pid.pipeline.stages import (
     ORIGINAL,

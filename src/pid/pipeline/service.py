@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 if TYPE_CHECKING:
     from celery import Celery
 
+from pid.core.errors import ConflictError, NotFoundError, PayloadTooLargeError, PidInputError
 from pid.db.models import Artifact, Diagram, DiagramStatus, StageRun, StageRunState
 from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
-from pid.errors import ConflictError, NotFoundError, PayloadTooLargeError, PidInputError
 from pid.pipeline import artifacts as art
 from pid.pipeline.stages import (
     CHAIN,

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.export import dpi_of_image, export_all
 from pid.pipeline import artifacts as art
 from pid.vision import detect

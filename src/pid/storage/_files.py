@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pid.files import FILE_MODE, fsync_dir
+from pid.core.files import FILE_MODE, fsync_dir
 
 # Temporary files are named ".<name>.<random>.part" beside their destination. Keys may not have
 # a segment that starts with ".", so a temporary file can never be mistaken for an object.

@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
 from pid.synth.params import DEFAULT_PARAMS, GeneratorParams
 from pid.synth.sheet import GENERATOR_VERSION, STYLES, check_size, generate_sheet, write_sheet
 

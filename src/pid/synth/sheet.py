@@ -15,9 +15,9 @@ import networkx as nx
 import numpy as np
 from PIL import Image
 
-from pid.errors import PidInputError
+from pid.core.classes import CLASS_NAMES, CLASS_TABLE
+from pid.core.errors import PidInputError
 from pid.export.graphml import write_pid2graph_graphml
-from pid.synth.classes import CLASS_NAMES, CLASS_TABLE
 from pid.synth.layout import LayoutError, build_layout
 from pid.synth.params import DEFAULT_PARAMS, MAX_SIZE, MEETING_STYLES, MIN_SIZE, GeneratorParams
 from pid.synth.render import render_layout

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pid.synth.classes import INLINE_CLASSES
+from pid.core.classes import INLINE_CLASSES
 
 Point = tuple[float, float]
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pid.errors import PidInputError
-from pid.synth.classes import pid2graph_label
+from pid.core.classes import pid2graph_label
+from pid.core.errors import PidInputError
 from pid.vision.yolo_env import import_ultralytics, resolve_device
 
 if TYPE_CHECKING:

@@ -25,9 +25,9 @@ import pypdfium2 as pdfium
 from numpy.typing import NDArray
 from PIL import ExifTags, Image, ImageFile, ImageOps, ImageSequence
 
-from pid.errors import PidInputError
+from pid.core.errors import PidInputError
+from pid.core.files import replace_atomically
 from pid.eval.io import BoxSet, load_boxes
-from pid.files import replace_atomically
 
 __all__ = ["Page", "load_page_bytes", "load_pages", "load_symbols", "save_original"]
 

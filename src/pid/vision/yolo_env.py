@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from pid.files import copy_atomically
+from pid.core.files import copy_atomically
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",

@@ -25,10 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from pid.errors import PidInputError
+from pid.core.classes import CLASS_NAMES
+from pid.core.errors import PidInputError
+from pid.core.files import copy_atomically
 from pid.eval.io import BoxSet, load_boxes
-from pid.files import copy_atomically
-from pid.synth.classes import CLASS_NAMES
 from pid.vision.yolo_env import import_ultralytics, resolve_device
 
 __all__ = ["DATA_YAML", "build_yolo_dataset", "dataset_class_names", "train_detector"]
@@ -104,7 +104,7 @@ def build_yolo_dataset(
     Returns
     -------
     Path
-        ``out_dir/data.yaml``. Class names are `pid.synth.classes.CLASS_NAMES` in table order,
+        ``out_dir/data.yaml``. Class names are `pid.core.classes.CLASS_NAMES` in table order,
         then any other category found in the sheets, sorted.
 
     Raises

@@ -11,7 +11,7 @@ import asyncio
 import time
 
 from pid.celery_app import app
-from pid.files import remove_older_than
+from pid.core.files import remove_older_than
 from pid.runtime import Runtime
 from pid.tasks.maintenance.locked import Counts, run_locked
 
