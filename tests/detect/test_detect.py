@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from pid.core.classes import CLASS_NAMES
 from pid.core.errors import PidInputError
-from pid.eval.io import load_boxes
+from pid.core.formats.boxes import load_boxes
 from pid.synth.sheet import generate_sheet, write_sheet
 from pid.vision.detect import (
     PERFORM_STANDARD_PRED,

@@ -11,7 +11,7 @@ from lxml import etree
 
 from pid.core.classes import pid2graph_label
 from pid.eval.graph import GraphScore, score_graph, symbol_links
-from pid.eval.io import load_pid2graph_graphml
+from pid.eval.pid2graph import load_pid2graph_graphml
 from pid.export.graphml import graph_to_pid2graph, write_pid2graph_graphml
 
 GRAPHML_NS = {"g": "http://graphml.graphdrawing.org/xmlns"}

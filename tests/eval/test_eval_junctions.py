@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pid.eval.io import JunctionPoint
+from pid.core.formats.junctions import JunctionPoint
 from pid.eval.junctions import match_radius, score_junctions
 from pid.eval.matching import match_boxes, match_points
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from pid.core.errors import PidInputError
+from pid.core.formats.graph import load_graph
 from pid.eval import evaluate, render_table, write_json
-from pid.eval.io import load_graph
 from pid.export.graphml import graph_to_pid2graph
 
 RATIO_KEYS = {

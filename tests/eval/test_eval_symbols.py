@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pid.core.classes import pid2graph_label
-from pid.eval.io import Box, BoxSet
+from pid.core.formats.boxes import Box, BoxSet
 from pid.eval.symbols import score_symbols
 
 TRUTH = BoxSet(

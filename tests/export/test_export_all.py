@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pid.eval.graph import score_graph
-from pid.eval.io import load_pid2graph_graphml
+from pid.eval.pid2graph import load_pid2graph_graphml
 from pid.export import export_all, read_dexpi_connections, read_fxml
 from pid.synth.sheet import Sheet, generate_sheet
 

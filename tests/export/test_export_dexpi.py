@@ -18,7 +18,8 @@ from PIL import Image
 
 import pid.export.dexpi as dexpi
 from pid.core.errors import PidInputError
-from pid.eval.io import load_graph, load_junctions
+from pid.core.formats.graph import load_graph
+from pid.core.formats.junctions import load_junctions
 from pid.export.dexpi import (
     DexpiIntegrityError,
     dpi_of_image,

@@ -13,7 +13,7 @@ import pytest
 from lxml import etree
 
 from pid.core.errors import PidInputError
-from pid.eval.io import load_graph
+from pid.core.formats.graph import load_graph
 from pid.export.fxml import NAMESPACE, fxml_schema, read_fxml, write_fxml
 from pid.synth.sheet import Sheet, generate_sheet, write_sheet
 

@@ -11,9 +11,9 @@ import networkx as nx
 import pytest
 
 from pid.core.errors import PidInputError
-from pid.eval.io import load_graph
+from pid.core.formats.graph import graph_to_json, load_graph
 from pid.export import export_all, validate_graph, write_dexpi, write_fxml, write_graphml
-from pid.synth.sheet import generate_sheet, graph_to_json
+from pid.synth.sheet import generate_sheet
 
 HEIGHT = 1400
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pid.eval.io import load_graph
+from pid.core.formats.graph import load_graph
 from pid.eval.score import evaluate
 from pid.export import read_dexpi_connections, read_fxml
 from pid.pipeline.stages import CHAIN, STAGES, chain

@@ -14,8 +14,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from pid.core.formats.graph import graph_to_json
 from pid.eval.score import evaluate
-from pid.synth.sheet import Sheet, generate_sheet, graph_to_json, write_sheet
+from pid.synth.sheet import Sheet, generate_sheet, write_sheet
 from pid.vision.nodes import node_mask_from_boxes
 from pid.vision.skeleton import skeletonize_pipes, skeletonize_simple
 from pid.vision.topology import (

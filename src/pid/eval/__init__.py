@@ -2,20 +2,15 @@
 
 `evaluate` scores a prediction folder against a truth folder and returns an `EvalReport`;
 `render_table` and `write_json` present it. The section scorers (`score_symbols`, `mask_counts`,
-`score_junctions`, `score_graph`) and the loaders in `pid.eval.io` are usable on their own.
+`score_junctions`, `score_graph`) and `load_pid2graph_graphml` (PID2Graph's GraphML ground
+truth) are usable on their own; the artifact readers are in `pid.core.formats`.
 """
 
 from pid.eval.counts import Counts
 from pid.eval.graph import GraphScore, match_nodes, score_graph, symbol_links
-from pid.eval.io import (
-    load_boxes,
-    load_graph,
-    load_junctions,
-    load_mask,
-    load_pid2graph_graphml,
-)
 from pid.eval.junctions import JunctionScore, match_radius, score_junctions
 from pid.eval.masks import MaskCounts, mask_counts
+from pid.eval.pid2graph import load_pid2graph_graphml
 from pid.eval.report import EvalReport, Sections, SheetReport, render_table, write_json
 from pid.eval.score import evaluate
 from pid.eval.symbols import SymbolScore, score_symbols
@@ -30,10 +25,6 @@ __all__ = [
     "SheetReport",
     "SymbolScore",
     "evaluate",
-    "load_boxes",
-    "load_graph",
-    "load_junctions",
-    "load_mask",
     "load_pid2graph_graphml",
     "mask_counts",
     "match_nodes",

@@ -79,7 +79,8 @@ def score_graph(
     Parameters
     ----------
     pred, truth : nx.MultiGraph
-        Graphs in our model (`pid.eval.io.load_graph` / `load_pid2graph_graphml`).
+        Graphs in our model (`pid.core.formats.graph.load_graph`,
+        `pid.eval.pid2graph.load_pid2graph_graphml`).
     radius : float, optional
         Matching radius in pixels for junctions and endpoints; default 3 line widths of the
         truth (median edge `width`, else 3 px), at least 6 px.

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pid.core.formats.junctions import JunctionPoint
 from pid.eval.counts import safe_ratio
-from pid.eval.io import JunctionPoint
 from pid.eval.matching import match_points
 
 TRUE_KINDS = ("junction", "bridge")

@@ -12,38 +12,27 @@ from typing import Literal
 import networkx as nx
 import numpy as np
 
+from pid.core.artifacts import GRAPH as GRAPH_JSON
+from pid.core.artifacts import GRAPHML, JUNCTIONS, ORIGINAL, PIPE_MASK
 from pid.core.classes import pid2graph_label
 from pid.core.errors import PidInputError
+from pid.core.formats.boxes import Box, BoxSet, load_boxes
+from pid.core.formats.graph import load_graph
+from pid.core.formats.images import image_size, read_mask
+from pid.core.formats.junctions import JunctionPoint, load_junctions
 from pid.eval.graph import score_graph
-from pid.eval.io import (
-    LABELS_FROM_PID2GRAPH,
-    Box,
-    BoxSet,
-    JunctionPoint,
-    check_same_size,
-    image_size,
-    load_boxes,
-    load_graph,
-    load_junctions,
-    load_mask,
-    load_pid2graph_graphml,
-)
 from pid.eval.junctions import match_radius, score_junctions
 from pid.eval.masks import DEFAULT_TOLERANCE_PX, BoolMask, MaskCounts, mask_counts
+from pid.eval.pid2graph import LABELS_FROM_PID2GRAPH, check_same_size, load_pid2graph_graphml
 from pid.eval.report import EvalReport, Sections, SheetReport
 from pid.eval.symbols import LabelMap, score_symbols
 from pid.export.graphml import graph_line_width
 
-ORIGINAL = "original.png"
-GRAPH_JSON = "graph.json"
-GRAPH_GRAPHML = "graph.graphml"
 TRUTH_BOXES = "symbols.coco.json"
 #: Predicted boxes: the first of these files that exists (raw detections before reviewed ones).
 PRED_BOXES = ("detections.json", "validated_detections.json", "symbols.coco.json")
-PIPE_MASK = "pipe_mask.png"
-JUNCTIONS = "junctions.json"
 #: A folder holding any of these is a sheet folder.
-SHEET_MARKERS = (GRAPH_JSON, ORIGINAL, GRAPH_GRAPHML)
+SHEET_MARKERS = (GRAPH_JSON, ORIGINAL, GRAPHML)
 
 LabelSpace = Literal["auto", "class", "pid2graph"]
 
@@ -158,7 +147,7 @@ def _sheet_pairs(
 
 def _load_sheet(folder: Path, extra: Mapping[str, str], *, truth: bool) -> _Sheet:
     sheet = _Sheet()
-    graph_json, graphml = folder / GRAPH_JSON, folder / GRAPH_GRAPHML
+    graph_json, graphml = folder / GRAPH_JSON, folder / GRAPHML
     if graph_json.is_file():
         sheet.graph = load_graph(graph_json)
     elif graphml.is_file():
@@ -174,7 +163,7 @@ def _load_sheet(folder: Path, extra: Mapping[str, str], *, truth: bool) -> _Shee
     else:
         sheet.missing.append(box_files[0])
     if (folder / PIPE_MASK).is_file():
-        sheet.mask = load_mask(folder / PIPE_MASK)
+        sheet.mask = read_mask(folder / PIPE_MASK)
     else:
         sheet.missing.append(PIPE_MASK)
     if (folder / JUNCTIONS).is_file():

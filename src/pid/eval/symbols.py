@@ -17,8 +17,8 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from pid.core.formats.boxes import BoxSet
 from pid.eval.counts import Counts, safe_ratio
-from pid.eval.io import BoxSet
 
 #: Detections per image and class that COCOeval keeps; sheets hold hundreds of symbols, so the
 #: last threshold is raised to the number of detections when that is larger.

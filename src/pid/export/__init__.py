@@ -1,7 +1,8 @@
 """Exports of the graph: FXML, DEXPI and GraphML (no framework imports).
 
-Every exporter checks the graph against graph.json's schema first (`validate_graph`) and refuses
-a graph that fails it with a `PidInputError` naming the failing path.
+Every exporter checks the graph against graph.json's schema first
+(`pid.core.formats.graph.validate_graph`) and refuses a graph that fails it with a
+`PidInputError` naming the failing path; `export_all` checks it once for all three files.
 """
 
 from __future__ import annotations
@@ -10,31 +11,24 @@ from pathlib import Path
 
 import networkx as nx
 
+from pid.core.artifacts import DEXPI, FXML, GRAPHML
+from pid.core.formats.graph import validate_graph
 from pid.export.dexpi import (
     DexpiIntegrityError,
     dpi_of_image,
     read_dexpi_connections,
+    write_checked_dexpi,
     write_dexpi,
 )
-from pid.export.fxml import read_fxml, write_fxml
+from pid.export.fxml import read_fxml, write_checked_fxml, write_fxml
 from pid.export.graphml import write_pid2graph_graphml
-from pid.export.validate import validate_graph
-
-#: File names of the export stage's artifacts (DESIGN.md §3).
-FXML_NAME = "output.fxml"
-DEXPI_NAME = "output.dexpi.xml"
-GRAPHML_NAME = "graph.graphml"
 
 __all__ = [
-    "DEXPI_NAME",
-    "FXML_NAME",
-    "GRAPHML_NAME",
     "DexpiIntegrityError",
     "dpi_of_image",
     "export_all",
     "read_dexpi_connections",
     "read_fxml",
-    "validate_graph",
     "write_dexpi",
     "write_fxml",
     "write_graphml",
@@ -83,13 +77,9 @@ def export_all(
     validate_graph(graph)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "fxml": out_dir / FXML_NAME,
-        "dexpi": out_dir / DEXPI_NAME,
-        "graphml": out_dir / GRAPHML_NAME,
-    }
+    paths = {"fxml": out_dir / FXML, "dexpi": out_dir / DEXPI, "graphml": out_dir / GRAPHML}
     # DEXPI first: it checks dpi and height_px, so a bad value stops the export before any write.
-    write_dexpi(graph, paths["dexpi"], dpi=dpi, height_px=height_px)
-    write_fxml(graph, paths["fxml"], dpi=dpi)
+    write_checked_dexpi(graph, paths["dexpi"], dpi=dpi, height_px=height_px)
+    write_checked_fxml(graph, paths["fxml"], dpi=dpi)
     write_pid2graph_graphml(graph, paths["graphml"])
     return paths

@@ -11,7 +11,6 @@ can map the file's connections back to the graph.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,14 +21,14 @@ from typing import Any, NoReturn
 
 import networkx as nx
 from lxml import etree
-from PIL import Image, UnidentifiedImageError
 
 from pid.core.classes import CLASSES_BY_NAME, Role, dexpi_class
 from pid.core.errors import PidInputError
 from pid.core.files import replace_atomically
+from pid.core.formats.graph import validate_graph
+from pid.core.formats.images import image_header
 from pid.export.fxml import check_dpi, format_number, pipe_ends, write_bytes
 from pid.export.graphml import node_position
-from pid.export.validate import validate_graph
 from pid.export.xmlfile import parse_xml
 
 SCHEMA_VERSION = "4.1.1"
@@ -152,6 +151,19 @@ def write_dexpi(
         element of the file (checked before anything is written).
     """
     validate_graph(graph)
+    write_checked_dexpi(graph, path, dpi=dpi, height_px=height_px, timestamp=timestamp)
+
+
+def write_checked_dexpi(
+    graph: nx.MultiGraph,
+    path: Path,
+    *,
+    dpi: float,
+    height_px: int,
+    timestamp: datetime | None = None,
+) -> None:
+    """`write_dexpi` for a graph already checked with `validate_graph` (`export_all` checks
+    once for all three files)."""
     check_dpi(dpi)
     if isinstance(height_px, bool) or not isinstance(height_px, int) or height_px <= 0:
         raise PidInputError(f"height_px: expected an integer > 0, got {height_px!r}")
@@ -276,21 +288,8 @@ def dpi_of_image(path: Path, default: float) -> float:
         When the file is missing or not an image, or `default` is not a number > 0.
     """
     check_dpi(default)
-    try:
-        with Image.open(path) as image:
-            dpi = image.info.get("dpi")
-    except FileNotFoundError:
-        raise PidInputError(f"{path}: file not found") from None
-    except (OSError, UnidentifiedImageError) as exc:
-        raise PidInputError(f"{path}: cannot read image: {exc}") from exc
-    if isinstance(dpi, tuple | list) and dpi:
-        try:
-            value = float(dpi[0])  # TIFF gives an IFDRational, PNG a float, JPEG an int
-        except (TypeError, ValueError):
-            return float(default)
-        if math.isfinite(value) and value > 0:
-            return value
-    return float(default)
+    stated = image_header(path).dpi
+    return float(default) if stated is None else stated
 
 
 # --- graph to DEXPI: nodes --------------------------------------------------------------------

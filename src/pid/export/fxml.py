@@ -22,7 +22,7 @@ from lxml import etree
 from pid.core.classes import CLASSES_BY_NAME, dexpi_class, pid2graph_label
 from pid.core.errors import PidInputError
 from pid.core.files import replace_atomically
-from pid.export.validate import GRAPH_SOURCE, SHEET_SIZE_KEYS, validate_graph
+from pid.core.formats.graph import GRAPH_SOURCE, SHEET_SIZE_KEYS, validate_graph
 from pid.export.xmlfile import parse_xml
 
 NAMESPACE = "urn:pid:fxml:1"
@@ -68,6 +68,12 @@ def write_fxml(graph: nx.MultiGraph, path: Path, *, dpi: float | None = None) ->
         validate against fxml.xsd (e.g. node ids ``1`` and ``"1"`` both present).
     """
     validate_graph(graph)
+    write_checked_fxml(graph, path, dpi=dpi)
+
+
+def write_checked_fxml(graph: nx.MultiGraph, path: Path, *, dpi: float | None = None) -> None:
+    """`write_fxml` for a graph already checked with `validate_graph` (`export_all` checks
+    once for all three files)."""
     if dpi is not None:
         check_dpi(dpi)
     document = fxml_document(graph, dpi=dpi)
@@ -254,10 +260,10 @@ def read_fxml(path: Path) -> nx.MultiGraph:
     Returns
     -------
     nx.MultiGraph
-        The graph as `pid.eval.io.load_graph` gives it for the same graph's graph.json: node and
-        edge attributes, keys and graph attributes (sheet `width`, `height`) equal, `bbox` and
-        `point` as float lists, `polyline` as a list of (x, y) float tuples. `Sheet/@dpi` is not
-        a graph attribute and is not returned.
+        The graph as `pid.core.formats.graph.load_graph` gives it for the same graph's
+        graph.json: node and edge attributes, keys and graph attributes (sheet `width`,
+        `height`) equal, `bbox` and `point` as float lists, `polyline` as a list of (x, y) float
+        tuples. `Sheet/@dpi` is not a graph attribute and is not returned.
 
     Raises
     ------

@@ -4,7 +4,7 @@ PID2Graph (Stuermer et al.) stores each sheet's graph as GraphML: nodes carry `l
 `xmin`, `xmax`, `ymin`, `ymax`; edges carry `edge_label` (`solid` / `non-solid`). We write those
 names so the published tools can score our graphs, plus our own `kind`, `class`, `polyline` (and
 `width` where known) so that our reader can restore the exact graph. The reader lives in
-`pid.eval.io.load_pid2graph_graphml`.
+`pid.eval.pid2graph.load_pid2graph_graphml`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import networkx as nx
 
 from pid.core.classes import PID2GRAPH_CONNECTOR, pid2graph_label
 from pid.core.files import replace_atomically
+from pid.core.formats._checks import Point
 
 #: Line width assumed when a graph's edges carry no `width`.
 DEFAULT_LINE_WIDTH = 3.0
@@ -29,7 +30,7 @@ DEFAULT_LINE_WIDTH = 3.0
 EDGE_LABEL_OF_LINE_TYPE = {"solid": "solid", "dashed": "non-solid"}
 LINE_TYPE_OF_EDGE_LABEL = {label: line_type for line_type, label in EDGE_LABEL_OF_LINE_TYPE.items()}
 
-Point = tuple[float, float]
+
 
 
 def graph_line_width(graph: nx.MultiGraph, default: float = DEFAULT_LINE_WIDTH) -> float:

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pid.core.artifacts import ORIGINAL, SYMBOLS
 from pid.core.errors import PidInputError
-from pid.pipeline import artifacts as art
+from pid.core.formats.boxes import coco_from_boxes
+from pid.core.formats.jsonfile import read_json, write_json
 from pid.pipeline.stages import (
-    ORIGINAL,
-    SYMBOLS,
     MissingArtifactError,
     Stage,
     StageConfig,
@@ -63,14 +63,14 @@ def prepare_folders(
     given = None
     if symbols is not None:
         height, width = pages[0].image.shape
-        given = art.coco_from_boxes(load_symbols(symbols, (width, height)), width, height)
+        given = coco_from_boxes(load_symbols(symbols, (width, height)), width, height)
     folders = []
     for page in pages:
         folder = out_dir if len(pages) == 1 else out_dir / f"page-{page.index + 1:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         save_original(page, folder / ORIGINAL)
         if given is not None:
-            art.write_json(folder / SYMBOLS, given)
+            write_json(folder / SYMBOLS, given)
         folders.append(folder)
     return folders
 
@@ -125,6 +125,6 @@ def run_folder(
 
 def _record(folder: Path, record: StageRecord) -> None:
     path = folder / RUN_RECORD
-    kept: dict[str, Any] = art.read_json(path) if path.is_file() else {}
+    kept: dict[str, Any] = read_json(path) if path.is_file() else {}
     kept[record.stage] = asdict(record)
-    art.write_json(path, kept)
+    write_json(path, kept)

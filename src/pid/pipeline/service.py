@@ -27,21 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 if TYPE_CHECKING:
     from celery import Celery
 
+from pid.core.artifacts import NODE_MASK, ORIGINAL, PIPE_MASK, SYMBOLS, VALIDATED_GRAPH
 from pid.core.errors import ConflictError, NotFoundError, PayloadTooLargeError, PidInputError
+from pid.core.formats.boxes import coco_from_boxes
+from pid.core.formats.graph import load_graph, validate_graph
 from pid.db.models import Artifact, Diagram, DiagramStatus, StageRun, StageRunState
 from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
-from pid.pipeline import artifacts as art
-from pid.pipeline.stages import (
-    CHAIN,
-    NODE_MASK,
-    ORIGINAL,
-    PIPE_MASK,
-    STAGES,
-    SYMBOLS,
-    VALIDATED_GRAPH,
-    Stage,
-    chain,
-)
+from pid.pipeline.stages import CHAIN, STAGES, Stage, chain
 from pid.settings import Settings
 from pid.storage import Storage, artifact_key
 from pid.vision.inputs import Page, load_page_bytes, load_symbols, save_original
@@ -183,7 +175,7 @@ class DiagramService:
                 boxes = load_symbols(path, (width, height))
             except PidInputError as exc:
                 raise PidInputError(str(exc).replace(str(path), "symbols")) from None
-        return art.coco_from_boxes(boxes, width, height)
+        return coco_from_boxes(boxes, width, height)
 
     async def _store_page(
         self,
@@ -321,9 +313,6 @@ class DiagramService:
 
     async def put_graph(self, uid: uuid.UUID, data: bytes) -> builtins.list[str]:
         """A corrected graph (graph.json's schema); continues with export."""
-        from pid.eval.io import load_graph
-        from pid.export import validate_graph
-
         await self._get(uid)  # an unknown diagram is a 404 before the body is looked at
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "graph.json"

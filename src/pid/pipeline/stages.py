@@ -11,7 +11,6 @@ its outputs there, atomically. It returns what it did (a small summary) and its 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,9 +21,32 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from pid.core.artifacts import (
+    BRIDGE_MASK,
+    DETECTIONS,
+    DEXPI,
+    FXML,
+    GRAPH,
+    GRAPHML,
+    JUNCTION_MASK,
+    JUNCTIONS,
+    NODE_MASK,
+    ORIGINAL,
+    OVERLAY,
+    PIPE_MASK,
+    SKELETON,
+    SYMBOLS,
+    VALIDATED_DETECTIONS,
+    VALIDATED_GRAPH,
+    YOLO_PREDICTED,
+)
 from pid.core.errors import PidInputError
+from pid.core.files import copy_atomically
+from pid.core.formats.boxes import TopologyBoxes, coco_from_boxes, load_boxes, topology_boxes
+from pid.core.formats.graph import load_graph, write_graph
+from pid.core.formats.images import image_size, read_mask, write_image, write_mask
+from pid.core.formats.jsonfile import read_json, write_json, write_text
 from pid.export import dpi_of_image, export_all
-from pid.pipeline import artifacts as art
 from pid.vision import detect
 from pid.vision.inputs import load_pages
 from pid.vision.nodes import node_mask_from_boxes
@@ -34,27 +56,6 @@ from pid.vision.skeleton import skeletonize_pipes, skeletonize_simple
 from pid.vision.topology import build_graph, classify_meeting_points, meeting_point_masks
 
 Queue = Literal["gpu", "cpu", "io"]
-
-ORIGINAL = "original.png"
-SYMBOLS = "symbols.json"
-DETECTIONS = "detections.json"
-YOLO_PREDICTED = "yolo_predicted.txt"
-VALIDATED_DETECTIONS = "validated_detections.json"
-NODE_MASK = "node_mask.png"
-PIPE_MASK = "pipe_mask.png"
-SKELETON = "skeleton.png"
-JUNCTIONS = "junctions.json"
-JUNCTION_MASK = "junction_mask.png"
-BRIDGE_MASK = "bridge_mask.png"
-GRAPH = "graph.json"
-VALIDATED_GRAPH = "validated_graph.json"
-OVERLAY = "overlay.png"
-FXML = "output.fxml"
-DEXPI = "output.dexpi.xml"
-GRAPHML = "graph.graphml"
-
-#: What retention keeps: the original, the supplied symbols and the outputs.
-KEPT_ARTIFACTS = (ORIGINAL, SYMBOLS, GRAPH, VALIDATED_GRAPH, OVERLAY, FXML, DEXPI, GRAPHML)
 
 #: Symbol boxes around which pipe ink is cut, grown by this many pixels so a stroke that ends
 #: on a box edge ends inside it.
@@ -137,14 +138,11 @@ def _drawing(folder: Path) -> NDArray[np.uint8]:
 
 
 def _image_size(folder: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(folder / ORIGINAL) as image:
-        return image.size
+    return image_size(folder / ORIGINAL)
 
 
-def _boxes(folder: Path) -> art.Boxes:
-    return art.topology_boxes(art.read_boxes(folder / VALIDATED_DETECTIONS, _image_size(folder)))
+def _boxes(folder: Path) -> TopologyBoxes:
+    return topology_boxes(load_boxes(folder / VALIDATED_DETECTIONS, image_size=_image_size(folder)))
 
 
 def _shape(folder: Path) -> tuple[int, int]:
@@ -159,7 +157,9 @@ def run_detect(folder: Path, config: StageConfig) -> StageOutcome:
     """Symbol boxes: the upload's own symbols when it has them, else YOLO with SAHI slicing."""
     width, height = _image_size(folder)
     if (folder / SYMBOLS).is_file():
-        coco = art.coco_from_boxes(art.read_boxes(folder / SYMBOLS, (width, height)), width, height)
+        coco = coco_from_boxes(
+            load_boxes(folder / SYMBOLS, image_size=(width, height)), width, height
+        )
         names = [c["name"] for c in coco["categories"]]
         _write_detections(folder, coco, detect.yolo_lines(coco, width, height, names))
         return StageOutcome(
@@ -203,8 +203,8 @@ def require_detector_weights(config: StageConfig) -> Path:
 
 
 def _write_detections(folder: Path, coco: dict[str, Any], yolo: list[str]) -> None:
-    art.write_json(folder / DETECTIONS, coco)
-    art.write_text(folder / YOLO_PREDICTED, "".join(line + "\n" for line in yolo))
+    write_json(folder / DETECTIONS, coco)
+    write_text(folder / YOLO_PREDICTED, "".join(line + "\n" for line in yolo))
 
 
 def run_cvat_upload(folder: Path, config: StageConfig) -> StageOutcome:
@@ -218,8 +218,7 @@ def run_cvat_fetch(folder: Path, config: StageConfig) -> StageOutcome:
     """The boxes a person checked; with the CVAT gate off, the detections as they are."""
     if config.gate_cvat:
         raise PidInputError("the CVAT review gate is not available in this version")
-    shutil.copyfile(folder / DETECTIONS, folder / f".{VALIDATED_DETECTIONS}.tmp")
-    (folder / f".{VALIDATED_DETECTIONS}.tmp").replace(folder / VALIDATED_DETECTIONS)
+    copy_atomically(folder / DETECTIONS, folder / VALIDATED_DETECTIONS)
     return StageOutcome(
         "skipped",
         {"reason": "CVAT gate off: validated_detections.json is a copy of detections.json"},
@@ -233,8 +232,8 @@ def run_segment(folder: Path, config: StageConfig) -> StageOutcome:
     boxes = _boxes(folder)
     node_mask = node_mask_from_boxes([b[2] for b in boxes], image.shape, pad=NODE_PAD)
     pipe_mask = classical_pipe_mask(image, node_mask)
-    art.write_mask(folder / NODE_MASK, node_mask)
-    art.write_mask(folder / PIPE_MASK, pipe_mask)
+    write_mask(folder / NODE_MASK, node_mask)
+    write_mask(folder / PIPE_MASK, pipe_mask)
     share = float(pipe_mask.mean())
     return StageOutcome(
         "succeeded",
@@ -247,9 +246,9 @@ def run_skeletonize(folder: Path, config: StageConfig) -> StageOutcome:
     """Skeleton with cleanup: spurs pruned, breaks bridged, stray strokes removed."""
     shape = _shape(folder)
     skeleton = skeletonize_pipes(
-        art.read_mask(folder / PIPE_MASK, shape), art.read_mask(folder / NODE_MASK, shape)
+        read_mask(folder / PIPE_MASK, shape), read_mask(folder / NODE_MASK, shape)
     )
-    art.write_mask(folder / SKELETON, skeleton)
+    write_mask(folder / SKELETON, skeleton)
     return StageOutcome(
         "succeeded",
         {"skeleton_pixels": int(skeleton.sum())},
@@ -260,9 +259,9 @@ def run_skeletonize(folder: Path, config: StageConfig) -> StageOutcome:
 def run_skeletonize_simple(folder: Path, config: StageConfig) -> StageOutcome:
     """Thinning only, for a pipe mask a person has corrected."""
     shape = _shape(folder)
-    pipe_mask = art.read_mask(folder / PIPE_MASK, shape)
-    skeleton = skeletonize_simple(pipe_mask & ~art.read_mask(folder / NODE_MASK, shape))
-    art.write_mask(folder / SKELETON, skeleton)
+    pipe_mask = read_mask(folder / PIPE_MASK, shape)
+    skeleton = skeletonize_simple(pipe_mask & ~read_mask(folder / NODE_MASK, shape))
+    write_mask(folder / SKELETON, skeleton)
     return StageOutcome(
         "succeeded", {"skeleton_pixels": int(skeleton.sum())}, _provenance("thinning")
     )
@@ -271,13 +270,13 @@ def run_skeletonize_simple(folder: Path, config: StageConfig) -> StageOutcome:
 def run_classify(folder: Path, config: StageConfig) -> StageOutcome:
     """Every meeting point told junction, bridge or ambiguous; masks of both kinds."""
     shape = _shape(folder)
-    skeleton = art.read_mask(folder / SKELETON, shape)
-    pipe_mask = art.read_mask(folder / PIPE_MASK, shape)
+    skeleton = read_mask(folder / SKELETON, shape)
+    pipe_mask = read_mask(folder / PIPE_MASK, shape)
     junctions = classify_meeting_points(skeleton, pipe_mask, _boxes(folder))
     junction_mask, bridge_mask = meeting_point_masks(junctions, shape)
-    art.write_json(folder / JUNCTIONS, junctions)
-    art.write_mask(folder / JUNCTION_MASK, junction_mask)
-    art.write_mask(folder / BRIDGE_MASK, bridge_mask)
+    write_json(folder / JUNCTIONS, junctions)
+    write_mask(folder / JUNCTION_MASK, junction_mask)
+    write_mask(folder / BRIDGE_MASK, bridge_mask)
     counts = dict.fromkeys(("junction", "bridge", "ambiguous"), 0)
     for item in junctions:
         counts[item["kind"]] += 1
@@ -286,21 +285,19 @@ def run_classify(folder: Path, config: StageConfig) -> StageOutcome:
 
 def run_build_graph(folder: Path, config: StageConfig) -> StageOutcome:
     """graph.json from boxes, skeleton and the junction and bridge masks; overlay.png."""
-    from pid.synth.sheet import graph_to_json
-
     image = _drawing(folder)
     shape = (int(image.shape[0]), int(image.shape[1]))
-    skeleton = art.read_mask(folder / SKELETON, shape)
+    skeleton = read_mask(folder / SKELETON, shape)
     graph = build_graph(
         skeleton,
-        art.read_mask(folder / PIPE_MASK, shape),
+        read_mask(folder / PIPE_MASK, shape),
         _boxes(folder),
-        art.read_mask(folder / JUNCTION_MASK, shape),
-        art.read_mask(folder / BRIDGE_MASK, shape),
+        read_mask(folder / JUNCTION_MASK, shape),
+        read_mask(folder / BRIDGE_MASK, shape),
     )
-    junctions = art.read_json(folder / JUNCTIONS) if (folder / JUNCTIONS).is_file() else []
-    art.write_json(folder / GRAPH, graph_to_json(graph))
-    art.write_image(folder / OVERLAY, draw_overlay(image, graph, skeleton, junctions))
+    junctions = read_json(folder / JUNCTIONS) if (folder / JUNCTIONS).is_file() else []
+    write_graph(folder / GRAPH, graph)
+    write_image(folder / OVERLAY, draw_overlay(image, graph, skeleton, junctions))
     kinds = [k for _, k in graph.nodes(data="kind")]
     summary = {
         "nodes": graph.number_of_nodes(),
@@ -312,8 +309,6 @@ def run_build_graph(folder: Path, config: StageConfig) -> StageOutcome:
 
 def run_export(folder: Path, config: StageConfig) -> StageOutcome:
     """FXML, DEXPI and GraphML of the person's graph when there is one, else of graph.json."""
-    from pid.eval.io import load_graph
-
     source = VALIDATED_GRAPH if (folder / VALIDATED_GRAPH).is_file() else GRAPH
     graph = load_graph(folder / source)
     # The image's header is enough: no need to decode the drawing for its resolution.

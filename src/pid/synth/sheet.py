@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections import Counter
@@ -17,6 +16,8 @@ from PIL import Image
 
 from pid.core.classes import CLASS_NAMES, CLASS_TABLE
 from pid.core.errors import PidInputError
+from pid.core.formats.graph import graph_to_json
+from pid.core.formats.jsonfile import json_text
 from pid.export.graphml import write_pid2graph_graphml
 from pid.synth.layout import LayoutError, build_layout
 from pid.synth.params import DEFAULT_PARAMS, MAX_SIZE, MEETING_STYLES, MIN_SIZE, GeneratorParams
@@ -212,13 +213,9 @@ def yolo_lines(coco: dict[str, Any]) -> list[str]:
     return lines
 
 
-def graph_to_json(graph: nx.MultiGraph) -> dict[str, Any]:
-    data: dict[str, Any] = nx.node_link_data(graph, edges="edges")
-    return data
-
-
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=1) + "\n")
+    # Plain writes: the sheet's folder is built aside and renamed into place whole.
+    path.write_text(json_text(data))
 
 
 def write_sheet(sheet: Sheet, out_dir: Path) -> Path:

@@ -27,7 +27,7 @@ from PIL import ExifTags, Image, ImageFile, ImageOps, ImageSequence
 
 from pid.core.errors import PidInputError
 from pid.core.files import replace_atomically
-from pid.eval.io import BoxSet, load_boxes
+from pid.core.formats.boxes import BoxSet, load_boxes
 
 __all__ = ["Page", "load_page_bytes", "load_pages", "load_symbols", "save_original"]
 

@@ -28,7 +28,7 @@ from PIL import Image
 from pid.core.classes import CLASS_NAMES
 from pid.core.errors import PidInputError
 from pid.core.files import copy_atomically
-from pid.eval.io import BoxSet, load_boxes
+from pid.core.formats.boxes import BoxSet, load_boxes
 from pid.vision.yolo_env import import_ultralytics, resolve_device
 
 __all__ = ["DATA_YAML", "build_yolo_dataset", "dataset_class_names", "train_detector"]

@@ -13,13 +13,11 @@ import pytest
 from PIL import Image
 
 from pid.core.errors import PidInputError
-from pid.eval.io import (
-    load_boxes,
-    load_graph,
-    load_junctions,
-    load_mask,
-    load_pid2graph_graphml,
-)
+from pid.core.formats.boxes import load_boxes
+from pid.core.formats.graph import load_graph
+from pid.core.formats.images import read_mask
+from pid.core.formats.junctions import load_junctions
+from pid.eval.pid2graph import load_pid2graph_graphml
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -180,12 +178,12 @@ def test_load_mask_thresholds_to_bool(tmp_path: Path) -> None:
     pixels = np.array([[0, 127, 128, 255]], dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "m.png")
 
-    mask = load_mask(tmp_path / "m.png")
+    mask = read_mask(tmp_path / "m.png")
 
     assert mask.dtype == np.bool_ and mask.tolist() == [[False, False, True, True]]
     (tmp_path / "bad.png").write_text("not a png")
     with pytest.raises(PidInputError, match=r"bad.png: cannot read image"):
-        load_mask(tmp_path / "bad.png")
+        read_mask(tmp_path / "bad.png")
 
 
 def _graphml(tmp_path: Path, node_attrs: dict[str, Any], edge_attrs: dict[str, Any]) -> Path:
