@@ -6,7 +6,7 @@ PID := .venv/bin/pid
 VAR := var
 RUN := $(VAR)/run
 LOG := $(VAR)/log
-CELERY := .venv/bin/celery -A pid.celery_app
+CELERY := .venv/bin/celery -A pid.tasks.app
 CPU_CONCURRENCY ?= $(shell nproc)
 # One node name per pool, task events on, so Flower shows every stage by name and state.
 GPU_ARGS := worker -Q gpu -P prefork -c 1 -n gpu@%h -E --loglevel INFO
@@ -96,7 +96,7 @@ celery-purge: install
 	$(CELERY) purge -f -Q gpu,cpu,io,maintenance
 
 flower: install
-	$(PY) -m pid.ops
+	$(PY) -m pid.tasks.flower
 
 api-stop:
 	@if [ -f $(RUN)/api.pid ]; then kill -TERM $$(cat $(RUN)/api.pid) 2>/dev/null || true; rm -f $(RUN)/api.pid; fi

@@ -116,17 +116,25 @@ def run(
     ] = None,
 ) -> None:
     """Run the pipeline on one drawing in this process, with no services."""
-    from pid.pipeline.local import InputLimits, check_run, prepare_folders, run_folder
-    from pid.pipeline.stages import SYMBOLS, StageConfig, chain, require_detector_weights
+    from pid.core.artifacts import ORIGINAL, SYMBOLS
+    from pid.pipeline.local import (
+        InputLimits,
+        artifacts_in,
+        check_run,
+        prepare_folders,
+        run_folder,
+    )
+    from pid.pipeline.stages import StageConfig, chain, check_chain
     from pid.settings import get_settings
 
     try:
         settings = get_settings()
         config = StageConfig.from_settings(settings)
         stages = chain(from_stage, to_stage)
-        if stages[0].name == "detect" and symbols is None and not (out_dir / SYMBOLS).is_file():
-            # Refuse before anything is written: detect could not run.
-            require_detector_weights(config)
+        # What the settings refuse is refused before anything is written; each page's folder is
+        # checked in full once prepare_folders has written its drawing (and symbols).
+        given = [ORIGINAL, *([SYMBOLS] if symbols is not None else [])]
+        check_chain(stages, [*artifacts_in(out_dir), *given], config, inputs=False)
         limits = InputLimits(settings.pdf_dpi, settings.max_pixels, settings.max_pages)
         folders = prepare_folders(drawing, out_dir, symbols, limits)
         for folder in folders:
@@ -176,7 +184,7 @@ def bench(
     ] = "synth",
 ) -> None:
     """Measure and print speed figures (ratios are measured side by side in one run)."""
-    from pid.bench import BENCHES
+    from pid.bench.suite import BENCHES
 
     if name not in BENCHES:
         raise fail(f"benchmark {name!r} is unknown: use one of {', '.join(sorted(BENCHES))}")

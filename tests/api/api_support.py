@@ -33,14 +33,14 @@ from PIL import Image
 from sqlalchemy import NullPool, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from pid.api.deps import get_enqueue
-from pid.celery_app import QUEUES
+from pid.api.deps import get_enqueue, get_revoke
+from pid.core.statuses import DiagramStatus
 from pid.db.engine import create_sessionmaker
-from pid.db.models import DiagramStatus
 from pid.db.repositories import ArtifactRepository, DiagramRepository
-from pid.pipeline.service import enqueue_to
+from pid.pipeline.ports import QUEUES
 from pid.settings import Settings
 from pid.storage import LocalStorage, artifact_key
+from pid.tasks.enqueue import enqueue_to, revoke_with
 
 # tests/db/pg.py is where throwaway databases are made; reuse it from its own folder.
 _DB_TESTS = str(Path(__file__).resolve().parent.parent / "db")
@@ -159,6 +159,7 @@ def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:
 def app_with_test_broker(app: FastAPI, celery: Celery) -> FastAPI:
     """`app`, sending its chains to the test broker through `celery`."""
     app.dependency_overrides[get_enqueue] = lambda: enqueue_to(celery)
+    app.dependency_overrides[get_revoke] = lambda: revoke_with(celery)
     return app
 
 

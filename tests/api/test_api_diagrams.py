@@ -42,7 +42,7 @@ from api_support import (
 from celery import Celery
 
 from pid.api.app import create_app
-from pid.db.models import DiagramStatus
+from pid.core.statuses import DiagramStatus
 from pid.pipeline.stages import CHAIN
 from pid.settings import Settings
 
@@ -527,7 +527,7 @@ def test_accepting_without_a_pending_review_conflicts(
 def stored_results() -> Iterator[dict[str, str]]:
     """Task ids with results stored in the result backend the API reads: a success with a
     mapping, a failure. The results are removed afterwards."""
-    from pid.celery_app import app as celery_app
+    from pid.tasks.app import app as celery_app
 
     ids = {"success": str(uuid.uuid4()), "failure": str(uuid.uuid4())}
     backend = celery_app.backend

@@ -36,12 +36,12 @@ from sqlalchemy import NullPool, text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from pid.api.app import create_app
-from pid.broker import PRIORITY_SEPARATOR
-from pid.celery_app import QUEUES
-from pid.db.models import DiagramStatus, StageRunState
-from pid.monitoring import DURATION_BUCKETS_S
+from pid.api.monitoring import DURATION_BUCKETS_S
+from pid.core.statuses import DiagramStatus, StageRunState
+from pid.pipeline.ports import QUEUES
 from pid.pipeline.stages import STAGES
 from pid.settings import Settings
+from pid.tasks.broker import PRIORITY_SEPARATOR
 
 KEY = "metrics-k3y"
 #: Scraped families by name.

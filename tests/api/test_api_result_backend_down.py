@@ -1,6 +1,6 @@
 """GET /api/v1/tasks/{id} while the result backend is down: a JSON 503, not a 500.
 
-The route reads the process's Celery app (pid.celery_app, built from the environment), so
+The route reads the process's Celery app (pid.tasks.app, built from the environment), so
 this test serves the API in a process of its own whose result backend is a closed port.
 """
 

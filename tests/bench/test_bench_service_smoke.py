@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from pid.bench_service import redis_db_url, run_service_bench, slow_http_server
+from pid.bench.service import redis_db_url, run_service_bench, slow_http_server
 
 #: A database of its own, apart from the benchmark's default ones and every other test's.
 TEST_DB = 15

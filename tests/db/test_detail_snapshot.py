@@ -8,7 +8,7 @@ from pg import MakeDiagram
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pid.db.models import DiagramStatus
+from pid.core.statuses import DiagramStatus
 from pid.db.repositories import DiagramRepository, StageRunRepository
 from pid.pipeline.service import DiagramService
 from pid.settings import Settings
@@ -28,7 +28,7 @@ async def test_a_commit_between_reads_of_detail_is_not_half_seen(
         await setup.commit()
 
     async with sessions() as reader, sessions() as writer:
-        service = DiagramService(reader, LocalStorage(tmp_path), Settings(), _refuse)
+        service = DiagramService(reader, LocalStorage(tmp_path), Settings(), _refuse, _refuse)
         before = await service.detail(diagram.uid)
         assert before.diagram.status is DiagramStatus.uploaded
 

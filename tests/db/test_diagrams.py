@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pid.db.models import DiagramStatus
+from pid.core.statuses import DiagramStatus
 from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pg import MakeDiagram
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pid.db.models import DiagramStatus, StageRun
+from pid.core.statuses import DiagramStatus
+from pid.db.models import StageRun
 from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
 from pid.pipeline.outcomes import Recorded, record_failure, record_success
 from pid.pipeline.stages import STAGES, StageOutcome

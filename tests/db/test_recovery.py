@@ -7,8 +7,9 @@ from datetime import timedelta
 from pg import MakeDiagram
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pid.core.statuses import DiagramStatus, StageRunState
 from pid.db.engine import database_now
-from pid.db.models import Diagram, DiagramStatus, StageRun, StageRunState
+from pid.db.models import Diagram, StageRun
 from pid.db.repositories import DiagramRepository, StageRunRepository
 from pid.pipeline.recovery import Recovery, recover
 from pid.settings import Settings
@@ -72,12 +73,12 @@ async def test_a_run_past_its_limit_is_requeued_with_the_rest_of_its_chain(
     assert [runs[s].state for s in TAIL] == [StageRunState.queued] * 4
     assert runs["skeletonize"].attempt == 1  # the next claim makes it 2
     [chain] = recovery.chains
-    assert [(name.rsplit(".", 1)[1], queue) for name, queue, _, _ in chain] == [
+    assert [(m.stage, m.queue) for m in chain] == [
         ("skeletonize", "cpu"), ("classify", "gpu"), ("build_graph", "cpu"), ("export", "cpu")
     ]  # fmt: skip
-    assert [task_id for _, _, task_id, _ in chain] == [runs[s].task_id for s in TAIL]
+    assert [m.task_id for m in chain] == [runs[s].task_id for s in TAIL]
     assert not {runs[s].task_id for s in TAIL} & {f"t-{s}" for s in TAIL}
-    assert {uid for *_, uid in chain} == {str(diagram.uid)}
+    assert {m.diagram_uid for m in chain} == {str(diagram.uid)}
 
 
 async def test_a_running_run_whose_message_is_gone_is_requeued_once_old_enough(
@@ -128,7 +129,7 @@ async def test_a_queued_head_without_a_message_is_resent_after_orphan_after(
     recovery = await _pass(session, set(), after_s=31)
 
     assert recovery.counts() == {"requeued": 0, "worker_lost": 0, "resent": 1, "ended": 0}
-    assert [m[0].rsplit(".", 1)[1] for m in recovery.chains[0]] == TAIL
+    assert [m.stage for m in recovery.chains[0]] == TAIL
 
 
 async def test_a_chain_broken_after_a_stage_finished_is_resent_from_the_next_stage(
@@ -141,7 +142,7 @@ async def test_a_chain_broken_after_a_stage_finished_is_resent_from_the_next_sta
 
     recovery = await _pass(session, set(), after_s=31)
 
-    assert [m[0].rsplit(".", 1)[1] for m in recovery.chains[0]] == TAIL[1:]
+    assert [m.stage for m in recovery.chains[0]] == TAIL[1:]
     after = await _runs(session, diagram)
     assert after["skeletonize"].state is StageRunState.succeeded
 
@@ -156,7 +157,7 @@ async def test_a_run_waiting_for_its_retry_is_resent_when_the_retry_message_is_g
     assert (await _pass(session, {"t-skeletonize"}, after_s=60)).chains == []
     recovery = await _pass(session, set(), after_s=60)
 
-    assert [m[0].rsplit(".", 1)[1] for m in recovery.chains[0]] == TAIL
+    assert [m.stage for m in recovery.chains[0]] == TAIL
     runs = await _runs(session, diagram)
     assert (runs["skeletonize"].state, runs["skeletonize"].attempt) == (StageRunState.queued, 1)
 

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pid.db.models import StageRun, StageRunState
+from pid.core.statuses import StageRunState
+from pid.db.models import StageRun
 from pid.db.repositories import StageRunRepository
 
 CHAIN = ["detect", "cvat_upload", "cvat_fetch", "segment", "skeletonize", "export"]

@@ -29,11 +29,12 @@ from faults_support import (
     start_private_postgres,
 )
 
-# Imported before any test changes the environment: the module's own app keeps the
-# settings the session started with, never a test's private servers.
-from pid.celery_app import create_celery
 from pid.settings import get_settings
 from pid.synth.sheet import generate_sheet, write_sheet
+
+# Imported before any test changes the environment: the module's own app keeps the
+# settings the session started with, never a test's private servers.
+from pid.tasks.app import create_celery
 
 #: Big enough that a stage runs for a good second here, so a test can kill it mid-run.
 LARGE = (6000, 4200)

@@ -34,9 +34,11 @@ from celery import Celery
 from sqlalchemy.pool import NullPool
 
 from pid.db.engine import create_engine, create_sessionmaker
-from pid.pipeline.service import DiagramService, Enqueue, Message, enqueue_to
+from pid.pipeline.ports import Enqueue, Message
+from pid.pipeline.service import DiagramService
 from pid.settings import get_settings
 from pid.storage import LocalStorage
+from pid.tasks.enqueue import enqueue_to, revoke_with
 
 T = TypeVar("T")
 
@@ -335,7 +337,7 @@ class Fleet:
         with self.log_path(name).open(mode + "b") as log:
             # A session of its own: the pool's children can be ended with it by group id.
             return subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "pid.celery_app", *arguments],
+                [sys.executable, "-m", "celery", "-A", "pid.tasks.app", *arguments],
                 env=self.env, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
@@ -639,6 +641,7 @@ class Client:
         self.database_url = database_url
         self.data_dir = data_dir
         self.send = enqueue_to(app)
+        self.revoke = revoke_with(app)
 
     def _call(self, work: Callable[[DiagramService], Awaitable[T]], enqueue: Enqueue) -> T:
         async def main() -> T:
@@ -646,7 +649,9 @@ class Client:
             storage = LocalStorage(self.data_dir)
             try:
                 async with create_sessionmaker(engine)() as session:
-                    return await work(DiagramService(session, storage, get_settings(), enqueue))
+                    return await work(
+                        DiagramService(session, storage, get_settings(), enqueue, self.revoke)
+                    )
             finally:
                 await storage.close()
                 await engine.dispose()
@@ -669,7 +674,7 @@ class Client:
         """Queue a run whose messages never reach the broker, as if sending them was lost
         right after the commit: only the reaper can get it going."""
 
-        def drop(messages: list[Message]) -> None:
+        def drop(messages: Sequence[Message]) -> None:
             return None
 
         self._call(lambda s: s.run(uuid.UUID(uid), None, None), drop)
@@ -686,7 +691,7 @@ STAGE_LINE = re.compile(
 #: Celery's own line when a delivery of a stage ends early: sent again after a transient
 #: error, or failed with an error the runner does not retry (the reaper then takes the run).
 TRACE_LINE = re.compile(
-    _STAMP + r" \S+ \S+ celery\.app\.trace: Task pid\.tasks\.\w+\.stages\.(?P<stage>\w+)"
+    _STAMP + r" \S+ \S+ celery\.app\.trace: Task pid\.tasks\.\w+\.(?P<stage>\w+)"
     r"\[(?P<task>[0-9a-f-]{36})\] (?P<outcome>retry|raised unexpected): ",
     re.MULTILINE,
 )

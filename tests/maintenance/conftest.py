@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "db"))
 from maintenance_support import REDIS_URL, Site
 from pg import make_test_database
 
-from pid.runtime import close_runtime, get_runtime
 from pid.settings import get_settings
+from pid.tasks.runtime import close_runtime, get_runtime
 
 
 @pytest.fixture(scope="module")

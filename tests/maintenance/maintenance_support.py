@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis
 
-from pid.runtime import Runtime
+from pid.tasks.runtime import Runtime
 
 #: The Redis database of the maintenance tests: their locks, and any broker a test starts.
 REDIS_URL = "redis://127.0.0.1:6379/15"

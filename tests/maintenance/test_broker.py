@@ -1,4 +1,4 @@
-"""pid.broker reads what the Redis broker holds, as kombu lays it out, from a real Redis."""
+"""pid.tasks.broker reads what the Redis broker holds, as kombu lays it out, from a real Redis."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import redis
 from celery import Celery
 from maintenance_support import REDIS_URL
 
-from pid.broker import UNACKED_KEY, held_task_ids, queue_lengths
+from pid.tasks.broker import UNACKED_KEY, held_task_ids, queue_lengths
 
 QUEUES = ("gpu", "cpu", "io", "maintenance")
 
@@ -33,8 +33,8 @@ def test_waiting_messages_are_counted_and_their_ids_found_at_every_priority(
     broker: tuple[Celery, redis.Redis],
 ) -> None:
     app, client = broker
-    plain = [app.send_task("pid.tasks.cpu.stages.skeletonize", queue="cpu").id for _ in range(3)]
-    urgent = app.send_task("pid.tasks.gpu.stages.segment", queue="gpu", priority=9).id
+    plain = [app.send_task("pid.tasks.cpu.skeletonize", queue="cpu").id for _ in range(3)]
+    urgent = app.send_task("pid.tasks.gpu.segment", queue="gpu", priority=9).id
 
     assert queue_lengths(client, QUEUES) == {"gpu": 1, "cpu": 3, "io": 0, "maintenance": 0}
     assert held_task_ids(client, QUEUES) == {*plain, urgent}
@@ -44,8 +44,8 @@ def test_a_delivered_unacknowledged_message_is_held_and_a_consumed_one_is_not(
     broker: tuple[Celery, redis.Redis],
 ) -> None:
     app, client = broker
-    running = app.send_task("pid.tasks.io.stages.cvat_fetch", queue="io").id
-    finished = app.send_task("pid.tasks.io.stages.cvat_upload", queue="io").id
+    running = app.send_task("pid.tasks.io.cvat_fetch", queue="io").id
+    finished = app.send_task("pid.tasks.io.cvat_upload", queue="io").id
     # A worker takes both off the list; one is still running (unacked), one was acked.
     messages = {json.loads(raw)["headers"]["id"]: raw for raw in client.lrange("io", 0, -1)}
     client.delete("io")

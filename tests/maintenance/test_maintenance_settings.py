@@ -49,7 +49,7 @@ def test_a_long_enough_retention_is_accepted(monkeypatch: pytest.MonkeyPatch) ->
         get_settings.cache_clear()
 
 
-CELERY = ["-m", "celery", "-A", "pid.celery_app"]
+CELERY = ["-m", "celery", "-A", "pid.tasks.app"]
 
 
 @pytest.mark.parametrize(

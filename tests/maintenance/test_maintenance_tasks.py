@@ -12,7 +12,7 @@ import pytest
 from maintenance_support import Site
 from sqlalchemy import text
 
-from pid.db.models import DiagramStatus
+from pid.core.statuses import DiagramStatus
 from pid.db.repositories import ArtifactRepository, DiagramRepository
 from pid.storage import artifact_key
 from pid.tasks.maintenance import reviews

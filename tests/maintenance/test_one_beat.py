@@ -13,7 +13,7 @@ from maintenance_support import REDIS_URL
 
 def _beat(tmp_path: Path, name: str) -> list[str]:
     return [
-        sys.executable, "-m", "celery", "-A", "pid.celery_app", "beat", "--loglevel", "INFO",
+        sys.executable, "-m", "celery", "-A", "pid.tasks.app", "beat", "--loglevel", "INFO",
         "--schedule", str(tmp_path / f"{name}-schedule"), "--pidfile", str(tmp_path / "beat.pid"),
     ]  # fmt: skip
 

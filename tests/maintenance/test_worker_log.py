@@ -10,7 +10,7 @@ from pathlib import Path
 
 from maintenance_support import Site
 
-from pid.celery_app import create_celery
+from pid.tasks.app import create_celery
 
 
 def test_a_worker_logs_its_tasks_and_their_counts_to_its_log_file(
@@ -18,7 +18,7 @@ def test_a_worker_logs_its_tasks_and_their_counts_to_its_log_file(
 ) -> None:
     log = tmp_path / "maintenance.log"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "pid.celery_app", "worker", "-Q", "maintenance",
+        [sys.executable, "-m", "celery", "-A", "pid.tasks.app", "worker", "-Q", "maintenance",
          "-P", "solo", "-n", "maintenance-log@%h", "--without-mingle", "--without-gossip",
          "--loglevel", "INFO", "--logfile", str(log)],
         env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -69,14 +69,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             log = root / f"{name}.log"
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "pid.celery_app", "worker",
+                    [sys.executable, "-m", "celery", "-A", "pid.tasks.app", "worker",
                      "-Q", name, "-n", f"{name}@%h", "-E", "--loglevel", "INFO",
                      "--without-mingle", "--without-gossip", *options],
                     env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
                 )
             )  # fmt: skip
         try:
-            from pid.celery_app import create_celery
+            from pid.tasks.app import create_celery
 
             _wait_ready(create_celery(), [n for n, _ in POOLS], timeout=90.0)
             yield Fleet(env, root / "data", root, database_url)

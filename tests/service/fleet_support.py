@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.pool import NullPool
 
+from pid.core.statuses import StageRunState
 from pid.db.engine import create_engine, create_sessionmaker
-from pid.db.models import StageRunState
-from pid.pipeline.service import DiagramDetail, DiagramService, Message, enqueue_to
+from pid.pipeline.ports import Message
+from pid.pipeline.service import DiagramDetail, DiagramService
 from pid.settings import get_settings
 from pid.storage import LocalStorage
+from pid.tasks.enqueue import enqueue_to, revoke_with
 
 T = TypeVar("T")
 
@@ -29,10 +31,16 @@ class Fleet:
     database_url: str
 
 
-def enqueue(messages: list[Message]) -> None:
-    from pid.celery_app import create_celery
+def enqueue(messages: Sequence[Message]) -> None:
+    from pid.tasks.app import create_celery
 
     enqueue_to(create_celery())(messages)
+
+
+def revoke(task_ids: Sequence[str]) -> None:
+    from pid.tasks.app import create_celery
+
+    revoke_with(create_celery())(task_ids)
 
 
 def call(fleet: Fleet, work: Callable[[DiagramService], Awaitable[T]]) -> T:
@@ -41,7 +49,7 @@ def call(fleet: Fleet, work: Callable[[DiagramService], Awaitable[T]]) -> T:
         storage = LocalStorage(fleet.data_dir)
         try:
             async with create_sessionmaker(engine)() as session:
-                service = DiagramService(session, storage, get_settings(), enqueue)
+                service = DiagramService(session, storage, get_settings(), enqueue, revoke)
                 return await work(service)
         finally:
             await storage.close()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fleet_support import Fleet, upload, wait_idle
 
-from pid.db.models import DiagramStatus
+from pid.core.statuses import DiagramStatus
 from pid.synth.sheet import generate_sheet, write_sheet
 
 USER, PASSWORD = "ops", "flower-secret"
@@ -36,7 +36,7 @@ def flower_process(fleet: Fleet) -> Iterator[tuple[subprocess.Popen[bytes], str]
     }
     log = (fleet.log_dir / "flower.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "pid.ops"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "pid.tasks.flower"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -80,7 +80,7 @@ def test_flower_keeps_the_password_off_its_command_line(
     flower_process: tuple[subprocess.Popen[bytes], str],
 ) -> None:
     process, url = flower_process
-    # pid.ops execs Flower in place: the process started is Flower itself.
+    # pid.tasks.flower execs Flower in place: the process started is Flower itself.
     command_line = Path(f"/proc/{process.pid}/cmdline").read_bytes().replace(b"\0", b" ")
     assert b"flower" in command_line
     assert PASSWORD.encode() not in command_line
@@ -100,11 +100,11 @@ def test_flower_shows_every_pool_and_each_stage_by_name_and_state(
 
     seen: dict[str, str] = {}
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and "pid.tasks.cpu.stages.export" not in seen:
+    while time.monotonic() < deadline and "pid.tasks.cpu.export" not in seen:
         tasks = _get(flower, "/api/tasks").json()
         seen = {t["name"]: t["state"] for t in tasks.values() if str(uid) in str(t.get("args"))}
         time.sleep(0.5)
-    assert seen["pid.tasks.gpu.stages.segment"] == "SUCCESS"
-    assert seen["pid.tasks.cpu.stages.skeletonize"] == "SUCCESS"
-    assert seen["pid.tasks.io.stages.cvat_fetch"] == "SUCCESS"
-    assert seen["pid.tasks.cpu.stages.export"] == "SUCCESS"
+    assert seen["pid.tasks.gpu.segment"] == "SUCCESS"
+    assert seen["pid.tasks.cpu.skeletonize"] == "SUCCESS"
+    assert seen["pid.tasks.io.cvat_fetch"] == "SUCCESS"
+    assert seen["pid.tasks.cpu.export"] == "SUCCESS"

@@ -12,9 +12,10 @@ import pytest
 from fleet_support import Fleet, call, enqueue, upload, wait_idle
 
 from pid.core.errors import ConflictError
-from pid.db.models import DiagramStatus, StageRunState
+from pid.core.statuses import DiagramStatus, StageRunState
 from pid.pipeline.local import InputLimits, prepare_folders, run_folder
-from pid.pipeline.service import DiagramService, Message
+from pid.pipeline.ports import Message
+from pid.pipeline.service import DiagramService
 from pid.pipeline.stages import CHAIN, StageConfig, chain
 from pid.storage import artifact_key
 from pid.synth.sheet import generate_sheet, write_sheet
@@ -96,15 +97,15 @@ def test_a_redelivered_message_for_a_finished_stage_does_not_redo_it(
     uid = upload(fleet, sheet, auto_run=True)
     before = {run.stage: run for run in wait_idle(fleet, uid).runs}
     assert before["export"].state == StageRunState.succeeded
-    messages: list[Message] = [
-        (f"pid.tasks.cpu.stages.{name}", "cpu", str(before[name].task_id), str(uid))
+    messages = [
+        Message(name, "cpu", str(before[name].task_id), str(uid))
         for name in ("build_graph", "export")
     ]
     enqueue(messages)
     # The result backend keeps a task id's first success, so the worker's log is where the
     # second delivery shows.
     log = fleet.log_dir / "cpu.log"
-    expected = [f"task {m[2]}: already done" for m in messages]
+    expected = [f"task {m.task_id}: already done" for m in messages]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(e in log.read_text() for e in expected):
         time.sleep(0.5)

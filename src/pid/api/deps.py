@@ -1,8 +1,8 @@
 """Dependencies of the routes: the shared resources, a session per request, the service, the
 API key check.
 
-The `...Dep` aliases are what route signatures use. `get_enqueue` is the seam tests override to
-send to a broker of their own.
+The `...Dep` aliases are what route signatures use. `get_enqueue` and `get_revoke` are the seams
+tests override to send to a broker of their own.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pid.api.resources import Resources
-from pid.pipeline.service import DiagramService, Enqueue, celery_enqueue
+from pid.pipeline.ports import Enqueue, Revoke
+from pid.pipeline.service import DiagramService
 from pid.settings import Settings
 from pid.storage import Storage
+from pid.tasks.enqueue import service_enqueue, service_revoke
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -65,21 +67,31 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 
 
 def get_enqueue() -> Enqueue:
-    """How submitted chains reach the workers: the Celery app of `pid.celery_app`."""
-    return celery_enqueue
+    """How submitted chains reach the workers: the Celery app of `pid.tasks.app`."""
+    return service_enqueue
+
+
+def get_revoke() -> Revoke:
+    """How a cancel or delete withdraws queued stages: the same Celery app."""
+    return service_revoke
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 EnqueueDep = Annotated[Enqueue, Depends(get_enqueue)]
+RevokeDep = Annotated[Revoke, Depends(get_revoke)]
 
 
 def get_service(
-    session: SessionDep, storage: StorageDep, settings: SettingsDep, enqueue: EnqueueDep
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    enqueue: EnqueueDep,
+    revoke: RevokeDep,
 ) -> DiagramService:
     """The service layer for this request's session."""
-    return DiagramService(session, storage, settings, enqueue)
+    return DiagramService(session, storage, settings, enqueue, revoke)
 
 
 ServiceDep = Annotated[DiagramService, Depends(get_service)]

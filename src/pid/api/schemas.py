@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from pid.db.models import Artifact, Diagram, DiagramStatus, StageRunState
+from pid.core.statuses import DiagramStatus, StageRunState
+from pid.db.models import Artifact, Diagram
 from pid.pipeline.service import DiagramDetail
 from pid.pipeline.stages import STAGES
 

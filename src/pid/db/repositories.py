@@ -21,15 +21,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 
-from pid.db.models import (
-    MOVABLE_STATUSES,
-    Artifact,
-    Base,
-    Diagram,
-    DiagramStatus,
-    StageRun,
-    StageRunState,
-)
+from pid.core.statuses import MOVABLE_STATUSES, DiagramStatus, StageRunState
+from pid.db.models import Artifact, Base, Diagram, StageRun
 
 ModelT = TypeVar("ModelT", bound=Base)
 

@@ -14,7 +14,8 @@ from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, select
 
-from pid.db.models import Diagram, DiagramStatus, StageRun, StageRunState
+from pid.core.statuses import DiagramStatus, StageRunState
+from pid.db.models import Diagram, StageRun
 from pid.db.repositories import Repository
 
 K = TypeVar("K")

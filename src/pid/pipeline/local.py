@@ -14,11 +14,9 @@ from pid.core.errors import PidInputError
 from pid.core.formats.boxes import coco_from_boxes
 from pid.core.formats.jsonfile import read_json, write_json
 from pid.pipeline.stages import (
-    MissingArtifactError,
     Stage,
     StageConfig,
-    missing_inputs,
-    require_detector_weights,
+    check_chain,
 )
 from pid.vision.inputs import load_pages, load_symbols, save_original
 
@@ -77,17 +75,12 @@ def prepare_folders(
 
 def check_run(folder: Path, stages: list[Stage], config: StageConfig) -> None:
     """Refuse a run that cannot finish, before any stage writes anything."""
-    produced: set[str] = set()
-    for stage in stages:
-        missing = missing_inputs(stage, folder, produced)
-        if missing:
-            raise MissingArtifactError(
-                f"{folder}: stage {stage.name} needs {', '.join(missing)}: "
-                "run the stages before it first"
-            )
-        if stage.name == "detect" and not (folder / SYMBOLS).is_file():
-            require_detector_weights(config)
-        produced.update(stage.outputs)
+    check_chain(stages, artifacts_in(folder), config)
+
+
+def artifacts_in(folder: Path) -> list[str]:
+    """The names of the files in `folder` (none when it does not exist yet)."""
+    return [path.name for path in folder.iterdir() if path.is_file()] if folder.is_dir() else []
 
 
 def run_folder(

@@ -15,8 +15,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pid.core.artifacts import KEPT_ARTIFACTS
+from pid.core.statuses import RESTING_STATUSES, REVIEW_STATUSES, DiagramStatus
 from pid.db.engine import database_now
-from pid.db.models import RESTING_STATUSES, REVIEW_STATUSES, Artifact, DiagramStatus
+from pid.db.models import Artifact
 from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
 from pid.storage import Storage, diagram_prefix
 

@@ -15,9 +15,11 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pid.db.models import MOVABLE_STATUSES, DiagramStatus, StageRun, StageRunState
+from pid.core.statuses import MOVABLE_STATUSES, DiagramStatus, StageRunState
+from pid.db.models import StageRun
 from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
 from pid.pipeline.stages import Stage, StageOutcome
+from pid.pipeline.status import status_after
 from pid.settings import Settings
 from pid.storage import StoredObject
 
@@ -45,7 +47,7 @@ async def record_success(
     artifacts = ArtifactRepository(session)
     for name, obj in stored:
         await artifacts.upsert(run.diagram_id, name, obj.key, obj.size, obj.sha256)
-    status, go_on = status_after(stage, outcome, settings)
+    status, go_on = status_after(stage, settings)
     moved = await DiagramRepository(session).set_status(uid, status, only_from=MOVABLE_STATUSES)
     return Recorded.moved_on if go_on and moved is not None else Recorded.stopped
 
@@ -55,22 +57,19 @@ async def record_failure(
 ) -> Recorded:
     """Record that `run` failed with `message`: the diagram goes to error and the stages
     queued after it will not run."""
-    runs = StageRunRepository(session)
-    if await runs.fail(run, message) is None:
+    if await StageRunRepository(session).fail(run, message) is None:
         return Recorded.stale
-    await runs.fail_queued(run.diagram_id, f"not run: {stage.name} failed")
-    await DiagramRepository(session).set_status(
-        uid, DiagramStatus.error, stage.name, message, only_from=MOVABLE_STATUSES
-    )
+    await fail_chain(session, uid, run.diagram_id, stage.name, message)
     return Recorded.stopped
 
 
-def status_after(
-    stage: Stage, outcome: StageOutcome, settings: Settings
-) -> tuple[DiagramStatus, bool]:
-    """The diagram's status once `stage` ended with `outcome`, and whether the chain goes on."""
-    if stage.gate is not None and getattr(settings, stage.gate[0]):
-        return DiagramStatus(stage.gate[1]), False
-    if stage.name == "cvat_upload" and outcome.state == "skipped":
-        return DiagramStatus.detected, True
-    return DiagramStatus(stage.status_after), True
+async def fail_chain(
+    session: AsyncSession, uid: uuid.UUID, diagram_id: int, stage_name: str, message: str
+) -> None:
+    """The chain stops at `stage_name`, which failed with `message`: the runs queued after it
+    are failed as not run, and the diagram goes to error naming the stage (unless it was
+    cancelled or deleted meanwhile). The caller has failed the stage's own run."""
+    await StageRunRepository(session).fail_queued(diagram_id, f"not run: {stage_name} failed")
+    await DiagramRepository(session).set_status(
+        uid, DiagramStatus.error, stage_name, message, only_from=MOVABLE_STATUSES
+    )

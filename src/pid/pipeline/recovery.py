@@ -27,10 +27,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pid.core.statuses import DiagramStatus, StageRunState
 from pid.db.engine import database_now
-from pid.db.models import MOVABLE_STATUSES, DiagramStatus, StageRun, StageRunState
-from pid.db.repositories import DiagramRepository, StageRunRepository
-from pid.pipeline.service import Message, task_name
+from pid.db.models import StageRun
+from pid.db.repositories import StageRunRepository
+from pid.pipeline.outcomes import fail_chain
+from pid.pipeline.ports import Message
 from pid.pipeline.stages import STAGES
 from pid.settings import Settings
 
@@ -152,10 +154,7 @@ async def _recover_chain(
     failed = await runs.fail_running(head.diagram_id, head.stage, WORKER_LOST, task_id=head.task_id)
     if failed is None:
         raise _MovedMeanwhileError
-    await runs.fail_queued(head.diagram_id, f"not run: {head.stage} failed")
-    await DiagramRepository(session).set_status(
-        uid, DiagramStatus.error, head.stage, WORKER_LOST, only_from=MOVABLE_STATUSES
-    )
+    await fail_chain(session, uid, head.diagram_id, head.stage, WORKER_LOST)
     recovery.worker_lost += 1
 
 
@@ -213,5 +212,5 @@ async def _resend(
         if not await runs.requeue(run, task_id):
             raise _MovedMeanwhileError
         stage = STAGES[run.stage]
-        messages.append((task_name(stage), str(stage.queue), task_id, str(uid)))
+        messages.append(Message(stage.name, stage.queue, task_id, str(uid)))
     return messages

@@ -9,59 +9,40 @@ worker never meets a message whose run is not in the database yet.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import hashlib
 import json
 import tempfile
 import uuid
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-if TYPE_CHECKING:
-    from celery import Celery
-
 from pid.core.artifacts import NODE_MASK, ORIGINAL, PIPE_MASK, SYMBOLS, VALIDATED_GRAPH
 from pid.core.errors import ConflictError, NotFoundError, PayloadTooLargeError, PidInputError
 from pid.core.formats.boxes import coco_from_boxes
 from pid.core.formats.graph import load_graph, validate_graph
-from pid.db.models import Artifact, Diagram, DiagramStatus, StageRun, StageRunState
+from pid.core.statuses import DiagramStatus, StageRunState
+from pid.db.models import Artifact, Diagram, StageRun
 from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
-from pid.pipeline.stages import CHAIN, STAGES, Stage, chain
+from pid.pipeline.ports import Enqueue, Message, Revoke
+from pid.pipeline.stages import STAGES, Stage, chain, check_chain
+from pid.pipeline.status import resume_stage, stage_after_review, status_before, until_gate
 from pid.settings import Settings
 from pid.storage import Storage, artifact_key
 from pid.vision.inputs import Page, load_page_bytes, load_symbols, save_original
 
-#: One message per stage: (task name, queue, task id, diagram uid).
-Message = tuple[str, str, str, str]
-Enqueue = Callable[[list[Message]], None]
-
-#: Statuses a person's review gate leaves a diagram in, and the stage that follows each.
-GATE_NEXT = {DiagramStatus.mask_review: "classify", DiagramStatus.graph_review: "export"}
 #: The error a diagram is left in when its chain could not be sent.
 BROKER_UNAVAILABLE = "the task broker was unavailable"
 
 
 class BrokerUnavailableError(RuntimeError):
     """A chain could not be sent; its runs were failed and its diagram left in error."""
-
-
-def task_name(stage: Stage) -> str:
-    return f"pid.tasks.{stage.queue}.stages.{stage.name}"
-
-
-def segment_until_gate(stages: list[Stage], settings: Settings) -> list[Stage]:
-    """The stages up to and including the first one whose review gate is on."""
-    for index, stage in enumerate(stages):
-        if stage.gate is not None and getattr(settings, stage.gate[0]):
-            return stages[: index + 1]
-    return stages
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +54,25 @@ class DiagramDetail:
 
 class DiagramService:
     def __init__(
-        self, session: AsyncSession, storage: Storage, settings: Settings, enqueue: Enqueue
+        self,
+        session: AsyncSession,
+        storage: Storage,
+        settings: Settings,
+        enqueue: Enqueue,
+        revoke: Revoke,
     ) -> None:
         self.session = session
         self.storage = storage
         self.settings = settings
         self.enqueue = enqueue
+        self.revoke = revoke
         self.diagrams = DiagramRepository(session)
         self.runs = StageRunRepository(session)
         self.artifacts = ArtifactRepository(session)
 
     # ---- reading ---------------------------------------------------------------------------
 
-    async def list(
+    async def list_diagrams(
         self, status: DiagramStatus | None, limit: int, offset: int
     ) -> tuple[Sequence[Diagram], int]:
         # Deleted diagrams wait for the purge; they are no longer the user's.
@@ -131,7 +118,7 @@ class DiagramService:
 
     async def upload(
         self, data: bytes, filename: str, symbols: bytes | None, auto_run: bool
-    ) -> builtins.list[Diagram]:
+    ) -> list[Diagram]:
         """One diagram per page, original.png (and symbols.json) stored, rows committed."""
         if len(data) > self.settings.max_upload_bytes:
             raise PayloadTooLargeError(
@@ -162,7 +149,7 @@ class DiagramService:
                     await self.run(diagram.uid, None, None)
         return created
 
-    def _symbols(self, data: bytes, pages: builtins.list[Page]) -> dict[str, Any]:
+    def _symbols(self, data: bytes, pages: list[Page]) -> dict[str, Any]:
         if len(pages) > 1:
             raise PidInputError(
                 f"symbols can only be given for a one-page drawing (this one has {len(pages)})"
@@ -210,9 +197,7 @@ class DiagramService:
 
     # ---- runs ------------------------------------------------------------------------------
 
-    async def run(
-        self, uid: uuid.UUID, from_stage: str | None, to_stage: str | None
-    ) -> builtins.list[str]:
+    async def run(self, uid: uuid.UUID, from_stage: str | None, to_stage: str | None) -> list[str]:
         """Queue the stages from `from_stage` (default: where the diagram stopped) and send them.
 
         Raises ConflictError while a run of this diagram is queued or running.
@@ -221,13 +206,11 @@ class DiagramService:
         start = from_stage or await self._resume_point(diagram)
         stages = self._stages(start, to_stage)
         await self._check_inputs(diagram, stages)
-        messages: builtins.list[Message] = [
-            (task_name(s), str(s.queue), str(uuid.uuid4()), str(uid)) for s in stages
-        ]
-        await self.runs.queue(diagram.id, [s.name for s in stages], {
-            s.name: m[2] for s, m in zip(stages, messages, strict=True)
-        })  # fmt: skip
-        await self.diagrams.set_status(uid, _status_before(stages[0]))
+        messages = [Message(s.name, s.queue, str(uuid.uuid4()), str(uid)) for s in stages]
+        await self.runs.queue(
+            diagram.id, [m.stage for m in messages], {m.stage: m.task_id for m in messages}
+        )
+        await self.diagrams.set_status(uid, status_before(stages[0]))
         await self.session.commit()
         try:
             await asyncio.to_thread(self.enqueue, messages)
@@ -240,38 +223,27 @@ class DiagramService:
             )
             await self.session.commit()
             raise BrokerUnavailableError(f"{BROKER_UNAVAILABLE}: {exc}") from exc
-        return [m[2] for m in messages]
+        return [m.task_id for m in messages]
 
     async def _resume_point(self, diagram: Diagram) -> str:
         """The failed stage of a diagram in error, else the first stage not yet succeeded."""
-        if diagram.status == DiagramStatus.error and diagram.error_stage:
-            return diagram.error_stage
         done = {
             run.stage
             for run in await self.runs.for_diagram(diagram.id)
             if run.state in (StageRunState.succeeded, StageRunState.skipped)
         }
-        if diagram.status in GATE_NEXT:
-            return GATE_NEXT[diagram.status]
-        return next((name for name in CHAIN if name not in done), CHAIN[0])
+        return resume_stage(diagram.status, diagram.error_stage, done)
 
-    def _stages(self, start: str, to_stage: str | None) -> builtins.list[Stage]:
+    def _stages(self, start: str, to_stage: str | None) -> list[Stage]:
         """The stages a run from `start` queues: up to `to_stage`, or to the first gate on."""
-        return segment_until_gate(chain(start, to_stage), self.settings)
+        return until_gate(chain(start, to_stage), self.settings)
 
     async def _check_inputs(
-        self, diagram: Diagram, stages: builtins.list[Stage], supplied: frozenset[str] = frozenset()
+        self, diagram: Diagram, stages: list[Stage], supplied: frozenset[str] = frozenset()
     ) -> None:
         """Every stage's inputs are stored, `supplied` now, or made by a stage before it."""
-        have = {a.name for a in await self.artifacts.list(diagram.id)} | supplied
-        produced: set[str] = set()
-        for stage in stages:
-            missing = [n for n in stage.inputs if n not in have | produced]
-            if missing:
-                raise PidInputError(
-                    f"stage {stage.name} needs {', '.join(missing)}: run the stages before it"
-                )
-            produced |= set(stage.outputs)
+        stored = {a.name for a in await self.artifacts.list(diagram.id)}
+        check_chain(stages, stored | supplied)
 
     async def cancel(self, uid: uuid.UUID) -> Diagram:
         """Revoke what is queued and mark the diagram cancelled."""
@@ -289,13 +261,13 @@ class DiagramService:
         await self.runs.fail_queued(diagram.id, status.value)
         updated = await self.diagrams.set_status(uid, status)
         await self.session.commit()
-        await asyncio.to_thread(revoke, [run.task_id for run in active if run.task_id])
+        await asyncio.to_thread(self.revoke, [run.task_id for run in active if run.task_id])
         assert updated is not None
         return updated
 
     # ---- a person's corrections --------------------------------------------------------------
 
-    async def put_pipe_mask(self, uid: uuid.UUID, data: bytes) -> builtins.list[str]:
+    async def put_pipe_mask(self, uid: uuid.UUID, data: bytes) -> list[str]:
         """A corrected pipe mask (PNG of the drawing's size); continues with skeletonize_simple."""
         diagram = await self._get(uid)
         if not await self.artifacts.get(diagram.id, NODE_MASK):
@@ -311,7 +283,7 @@ class DiagramService:
         _, png = cv2.imencode(".png", (image > 127).astype(np.uint8) * 255)
         return await self._correct(uid, PIPE_MASK, png.tobytes(), "skeletonize_simple")
 
-    async def put_graph(self, uid: uuid.UUID, data: bytes) -> builtins.list[str]:
+    async def put_graph(self, uid: uuid.UUID, data: bytes) -> list[str]:
         """A corrected graph (graph.json's schema); continues with export."""
         await self._get(uid)  # an unknown diagram is a 404 before the body is looked at
         with tempfile.TemporaryDirectory() as tmp:
@@ -323,16 +295,16 @@ class DiagramService:
                 raise PidInputError(str(exc).replace(str(path), "graph")) from None
         return await self._correct(uid, VALIDATED_GRAPH, data, "export")
 
-    async def accept_review(self, uid: uuid.UUID) -> builtins.list[str]:
+    async def accept_review(self, uid: uuid.UUID) -> list[str]:
         """Continue past the review gate the diagram waits at, unchanged."""
         diagram = await self._get(uid)
-        if diagram.status not in GATE_NEXT:
-            raise ConflictError(f"diagram {uid} is not waiting for a review ({diagram.status})")
-        return await self.run(uid, GATE_NEXT[diagram.status], None)
+        try:
+            next_stage = stage_after_review(diagram.status)
+        except ConflictError as exc:
+            raise ConflictError(f"diagram {uid} is {exc}") from None
+        return await self.run(uid, next_stage, None)
 
-    async def _correct(
-        self, uid: uuid.UUID, name: str, data: bytes, start: str
-    ) -> builtins.list[str]:
+    async def _correct(self, uid: uuid.UUID, name: str, data: bytes, start: str) -> list[str]:
         """Store the corrected artifact `name` and run from `start`.
 
         Checked, stored and queued in one transaction under the row lock: no run starts in
@@ -371,43 +343,3 @@ def _decode_mask(data: bytes, width: int, height: int) -> np.ndarray | None:
         )
     decoded: np.ndarray | None = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     return decoded
-
-
-def _status_before(stage: Stage) -> DiagramStatus:
-    """The status a diagram has when `stage` is the next to run."""
-    # cvat_upload leaves no status of its own while its gate is off.
-    done = [n for n in CHAIN if n != "cvat_upload"]
-    name = "skeletonize" if stage.name == "skeletonize_simple" else stage.name
-    earlier = done[: done.index(name)] if name in done else done[:1]
-    return DiagramStatus(STAGES[earlier[-1]].status_after) if earlier else DiagramStatus.uploaded
-
-
-def enqueue_to(app: Celery) -> Enqueue:
-    """An Enqueue sending through `app`: the stages as one chain of immutable signatures,
-    each given only the diagram's uid."""
-
-    def enqueue(messages: list[Message]) -> None:
-        from celery import chain as celery_chain
-
-        signatures = [
-            app.signature(name, args=(uid,), immutable=True, task_id=task_id, queue=queue)
-            for name, queue, task_id, uid in messages
-        ]
-        celery_chain(*signatures).apply_async()
-
-    return enqueue
-
-
-def celery_enqueue(messages: list[Message]) -> None:
-    """Send through the service's Celery app (pid.celery_app)."""
-    from pid.celery_app import app
-
-    enqueue_to(app)(messages)
-
-
-def revoke(task_ids: list[str]) -> None:
-    if not task_ids:
-        return
-    from pid.celery_app import app
-
-    app.control.revoke(task_ids)

@@ -11,7 +11,7 @@ its outputs there, atomically. It returns what it did (a small summary) and its 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -46,23 +46,40 @@ from pid.core.formats.boxes import TopologyBoxes, coco_from_boxes, load_boxes, t
 from pid.core.formats.graph import load_graph, write_graph
 from pid.core.formats.images import image_size, read_mask, write_image, write_mask
 from pid.core.formats.jsonfile import read_json, write_json, write_text
+from pid.core.statuses import DiagramStatus
 from pid.export import dpi_of_image, export_all
+from pid.pipeline.ports import StageQueue
+from pid.settings import Settings
 from pid.vision import detect
 from pid.vision.inputs import load_pages
 from pid.vision.nodes import node_mask_from_boxes
 from pid.vision.overlay import draw_overlay
 from pid.vision.pipe_mask import classical_pipe_mask
 from pid.vision.skeleton import skeletonize_pipes, skeletonize_simple
-from pid.vision.topology import build_graph, classify_meeting_points, meeting_point_masks
-
-Queue = Literal["gpu", "cpu", "io"]
+from pid.vision.topology import (
+    AnalysisMemo,
+    build_graph,
+    classify_meeting_points,
+    meeting_point_masks,
+)
 
 #: Symbol boxes around which pipe ink is cut, grown by this many pixels so a stroke that ends
 #: on a box edge ends inside it.
 NODE_PAD = 2
 
+#: classify and build_graph in one process (`pid run`) analyse the skeleton once between them.
+_ANALYSES = AnalysisMemo()
+
 #: The setting a user sets to give detect its weights, as the environment spells it.
 DETECT_WEIGHTS_SETTING = "PID_DETECT_WEIGHTS"
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A review gate after a stage: the settings flag that turns it on, the status it waits in."""
+
+    setting: str
+    status: DiagramStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +99,7 @@ class StageConfig:
     gate_cvat: bool = False
 
     @classmethod
-    def from_settings(cls, settings: Any) -> StageConfig:
+    def from_settings(cls, settings: Settings) -> StageConfig:
         return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
 
 
@@ -100,17 +117,25 @@ StageFunction = Callable[[Path, StageConfig], StageOutcome]
 
 @dataclass(frozen=True, slots=True)
 class Stage:
+    """One row of the stage table."""
+
     name: str
-    queue: Queue
+    queue: StageQueue
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    status_after: str
+    #: The diagram's status once the stage has ended (its gate's status when the gate is on).
+    status_after: DiagramStatus
     method_setting: str | None
     run: StageFunction
     #: Read when present (e.g. the symbols that came with the upload).
     optional_inputs: tuple[str, ...] = ()
-    #: Review gate after this stage: the settings flag that turns it on and the waiting status.
-    gate: tuple[str, str] | None = None
+    #: Review gate after this stage.
+    gate: Gate | None = None
+    #: A stage of the chain this one takes the place of when a run starts with it.
+    replaces: str | None = None
+    #: Refuses a run that could not get through this stage, before anything runs; given the
+    #: artifact names there will be and the config.
+    precheck: Callable[[Collection[str], StageConfig], None] | None = None
 
 
 class MissingArtifactError(PidInputError):
@@ -183,6 +208,13 @@ def run_detect(folder: Path, config: StageConfig) -> StageOutcome:
     return StageOutcome("succeeded", {"boxes": len(coco["annotations"])}, provenance)
 
 
+def load_models(settings: Settings) -> None:
+    """Load the models the settings name, once per process (a gpu child, as it starts)."""
+    weights = settings.detect_weights
+    if weights is not None and weights.is_file():
+        loaded_detector(weights, settings.detect_confidence, settings.device)
+
+
 @lru_cache(maxsize=2)
 def loaded_detector(weights: Path, confidence: float, device: str) -> detect.Detector:
     """The detector, loaded once per process (a worker child keeps it between tasks)."""
@@ -200,6 +232,12 @@ def require_detector_weights(config: StageConfig) -> Path:
     if not Path(weights).is_file():
         raise PidInputError(f"{DETECT_WEIGHTS_SETTING}={weights}: file not found")
     return Path(weights)
+
+
+def check_detector(available: Collection[str], config: StageConfig) -> None:
+    """detect can run: the upload's symbols are there, or a detector weights file is set."""
+    if SYMBOLS not in available:
+        require_detector_weights(config)
 
 
 def _write_detections(folder: Path, coco: dict[str, Any], yolo: list[str]) -> None:
@@ -272,7 +310,9 @@ def run_classify(folder: Path, config: StageConfig) -> StageOutcome:
     shape = _shape(folder)
     skeleton = read_mask(folder / SKELETON, shape)
     pipe_mask = read_mask(folder / PIPE_MASK, shape)
-    junctions = classify_meeting_points(skeleton, pipe_mask, _boxes(folder))
+    boxes = _boxes(folder)
+    analysis = _ANALYSES.get(skeleton, pipe_mask, boxes)
+    junctions = classify_meeting_points(skeleton, pipe_mask, boxes, analysis=analysis)
     junction_mask, bridge_mask = meeting_point_masks(junctions, shape)
     write_json(folder / JUNCTIONS, junctions)
     write_mask(folder / JUNCTION_MASK, junction_mask)
@@ -288,12 +328,15 @@ def run_build_graph(folder: Path, config: StageConfig) -> StageOutcome:
     image = _drawing(folder)
     shape = (int(image.shape[0]), int(image.shape[1]))
     skeleton = read_mask(folder / SKELETON, shape)
+    pipe_mask = read_mask(folder / PIPE_MASK, shape)
+    boxes = _boxes(folder)
     graph = build_graph(
         skeleton,
-        read_mask(folder / PIPE_MASK, shape),
-        _boxes(folder),
+        pipe_mask,
+        boxes,
         read_mask(folder / JUNCTION_MASK, shape),
         read_mask(folder / BRIDGE_MASK, shape),
+        analysis=_ANALYSES.get(skeleton, pipe_mask, boxes),
     )
     junctions = read_json(folder / JUNCTIONS) if (folder / JUNCTIONS).is_file() else []
     write_graph(folder / GRAPH, graph)
@@ -329,27 +372,30 @@ STAGES: dict[str, Stage] = {
             "gpu",
             (ORIGINAL,),
             (DETECTIONS, YOLO_PREDICTED),
-            "detected",
+            DiagramStatus.detected,
             "detect_method",
             run_detect,
             optional_inputs=(SYMBOLS,),
+            precheck=check_detector,
         ),
         Stage(
             "cvat_upload",
             "io",
             (ORIGINAL, DETECTIONS),
             (),
-            "in_review",
+            # The boxes are unchanged until a person has checked them: with the gate off the
+            # diagram stays detected.
+            DiagramStatus.detected,
             None,
             run_cvat_upload,
-            gate=("gate_cvat", "in_review"),
+            gate=Gate("gate_cvat", DiagramStatus.in_review),
         ),
         Stage(
             "cvat_fetch",
             "io",
             (DETECTIONS,),
             (VALIDATED_DETECTIONS,),
-            "validated",
+            DiagramStatus.validated,
             None,
             run_cvat_fetch,
         ),
@@ -358,7 +404,7 @@ STAGES: dict[str, Stage] = {
             "gpu",
             (ORIGINAL, VALIDATED_DETECTIONS),
             (NODE_MASK, PIPE_MASK),
-            "segmented",
+            DiagramStatus.segmented,
             "segment_method",
             run_segment,
         ),
@@ -367,26 +413,27 @@ STAGES: dict[str, Stage] = {
             "cpu",
             (ORIGINAL, PIPE_MASK, NODE_MASK),
             (SKELETON,),
-            "skeletonized",
+            DiagramStatus.skeletonized,
             "skeletonize_method",
             run_skeletonize,
-            gate=("gate_mask", "mask_review"),
+            gate=Gate("gate_mask", DiagramStatus.mask_review),
         ),
         Stage(
             "skeletonize_simple",
             "cpu",
             (ORIGINAL, PIPE_MASK, NODE_MASK),
             (SKELETON,),
-            "skeletonized",
+            DiagramStatus.skeletonized,
             None,
             run_skeletonize_simple,
+            replaces="skeletonize",
         ),
         Stage(
             "classify",
             "gpu",
             (ORIGINAL, SKELETON, PIPE_MASK, VALIDATED_DETECTIONS),
             (JUNCTIONS, JUNCTION_MASK, BRIDGE_MASK),
-            "classified",
+            DiagramStatus.classified,
             "classify_method",
             run_classify,
         ),
@@ -402,18 +449,18 @@ STAGES: dict[str, Stage] = {
                 BRIDGE_MASK,
             ),
             (GRAPH, OVERLAY),
-            "built",
+            DiagramStatus.built,
             None,
             run_build_graph,
             optional_inputs=(JUNCTIONS,),
-            gate=("gate_graph", "graph_review"),
+            gate=Gate("gate_graph", DiagramStatus.graph_review),
         ),
         Stage(
             "export",
             "cpu",
             (ORIGINAL, GRAPH),
             (FXML, DEXPI, GRAPHML),
-            "completed",
+            DiagramStatus.completed,
             None,
             run_export,
             optional_inputs=(VALIDATED_GRAPH,),
@@ -440,29 +487,73 @@ ARTIFACT_NAMES: frozenset[str] = frozenset(
 )
 
 
+def chain_order(start: str | None = None) -> list[str]:
+    """The chain's stage names for a run starting at `start`: a stage that replaces another
+    (skeletonize_simple) takes its place."""
+    order = list(CHAIN)
+    replaced = STAGES[start].replaces if start in STAGES else None
+    if start is not None and replaced is not None:
+        order[order.index(replaced)] = start
+    return order
+
+
 def chain(from_stage: str | None = None, to_stage: str | None = None) -> list[Stage]:
     """The stages from `from_stage` to `to_stage` (both included), in chain order.
 
-    Starting at skeletonize_simple runs it in skeletonize's place.
+    Starting at a stage that replaces another (skeletonize_simple) runs it in that one's place.
     """
-    order = list(CHAIN)
-    start = from_stage or order[0]
-    if start == "skeletonize_simple":
-        order[order.index("skeletonize")] = "skeletonize_simple"
-    for name in (start, to_stage):
+    for name in (from_stage, to_stage):
         if name is not None and name not in STAGES:
             raise PidInputError(f"unknown stage {name!r}: use one of {', '.join(STAGES)}")
+    order = chain_order(from_stage)
+    start = from_stage or order[0]
     end = to_stage or order[-1]
-    if end == "skeletonize_simple" and start != "skeletonize_simple":
-        raise PidInputError("skeletonize_simple only runs as the start of a run (--from)")
-    if end == "skeletonize" and start == "skeletonize_simple":
-        end = "skeletonize_simple"
+    replacing = {stage.replaces: stage.name for stage in STAGES.values() if stage.replaces}
+    if end in replacing.values() and end not in order:
+        raise PidInputError(f"{end} only runs as the start of a run (--from)")
+    end = end if end in order else replacing.get(end, end)
     first, last = order.index(start), order.index(end)
     if first > last:
         raise PidInputError(f"stage {start!r} comes after {end!r} in the chain")
     return [STAGES[name] for name in order[first : last + 1]]
 
 
-def missing_inputs(stage: Stage, folder: Path, produced: set[str]) -> list[str]:
-    """Inputs of `stage` neither in the folder nor written by an earlier stage of the run."""
-    return [n for n in stage.inputs if n not in produced and not (folder / n).is_file()]
+def check_chain(
+    stages: list[Stage],
+    available: Collection[str],
+    config: StageConfig | None = None,
+    *,
+    inputs: bool = True,
+) -> None:
+    """Refuse a run of `stages` that could not finish, before any of them runs.
+
+    Parameters
+    ----------
+    stages
+        The run's stages, in order.
+    available
+        Artifact names there before the run (files in the folder, objects in storage, what a
+        request supplies).
+    config
+        When given, each stage's own precheck runs too (detect: its weights file). The service
+        leaves it out: the workers, perhaps on other machines, have their own settings.
+    inputs
+        Whether inputs are checked (False: the prechecks alone, as `pid run` does before it
+        has written the pages' folders).
+
+    Raises
+    ------
+    MissingArtifactError
+        Naming the first stage with an input that neither is there nor comes from a stage
+        before it in the run.
+    """
+    there = set(available)
+    for stage in stages:
+        missing = [name for name in stage.inputs if name not in there]
+        if inputs and missing:
+            raise MissingArtifactError(
+                f"stage {stage.name} needs {', '.join(missing)}: run the stages before it first"
+            )
+        if config is not None and stage.precheck is not None:
+            stage.precheck(there, config)
+        there.update(stage.outputs)

@@ -11,7 +11,6 @@ import logging
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,14 @@ from celery import Task
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from pid.db.models import MOVABLE_STATUSES, DiagramStatus, StageRun, StageRunState
-from pid.db.repositories import DiagramRepository, StageRunRepository
+from pid.db.models import StageRun
+from pid.db.repositories import StageRunRepository
+from pid.pipeline.claims import Claim, ClaimKind, claim_stage
 from pid.pipeline.outcomes import Recorded, record_failure, record_success
-from pid.pipeline.recovery import RETRYING_PREFIX, WORKER_LOST
+from pid.pipeline.recovery import RETRYING_PREFIX
 from pid.pipeline.stages import STAGES, Stage, StageConfig, StageOutcome
-from pid.runtime import Runtime, get_runtime
 from pid.storage import ObjectNotFound, StorageError, artifact_key
+from pid.tasks.runtime import Runtime, get_runtime
 
 log = logging.getLogger("pid.stages")
 
@@ -36,23 +36,16 @@ STALE = "ended after its claim was taken over; outcome not recorded"
 TRANSIENT = (StorageError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    kind: str  # "claimed" | "done" | "stopped"
-    run: StageRun | None = None
-    reason: str = ""
-
-
 def execute_stage(task: Task[Any, Any], uid_text: str, stage_name: str) -> dict[str, Any]:
     """Run one stage of one diagram for this delivery of its message."""
     stage, uid = STAGES[stage_name], uuid.UUID(uid_text)
     runtime = get_runtime()
     task_id = str(task.request.id)
     claim = _with_retry(task, runtime, lambda: _claim(runtime, uid, stage, task_id))
-    if claim.kind == "done":
+    if claim.kind is ClaimKind.done:
         log.info("stage %s of %s task %s: already done, chain goes on", stage.name, uid, task_id)
         return {"stage": stage.name, "state": "already done"}
-    if claim.kind == "stopped" or claim.run is None:
+    if claim.kind is ClaimKind.stopped or claim.run is None:
         log.info("stage %s of %s task %s: not run (%s)", stage.name, uid, task_id, claim.reason)
         raise Ignore()
     run = claim.run
@@ -66,7 +59,8 @@ def execute_stage(task: Task[Any, Any], uid_text: str, stage_name: str) -> dict[
         try:
             outcome = stage.run(folder, config)
         except (Exception, SoftTimeLimitExceeded) as exc:
-            message = _message(exc)
+            # Named as the stage table names it, not by the scratch folder it was in.
+            message = _message(exc).replace(f"{folder}/", "")
             recorded = runtime.run(lambda: _record_failure(runtime, uid, stage, run, message))
             if recorded is Recorded.stale:
                 log.info("stage %s of %s task %s: %s", stage.name, uid, task_id, STALE)
@@ -123,33 +117,7 @@ def _transient(exc: BaseException) -> bool:
 
 async def _claim(runtime: Runtime, uid: uuid.UUID, stage: Stage, task_id: str) -> Claim:
     async with runtime.sessions() as session:
-        diagrams, runs = DiagramRepository(session), StageRunRepository(session)
-        diagram = await diagrams.get_by_uid(uid)
-        if diagram is None or diagram.status in (DiagramStatus.cancelled, DiagramStatus.deleted):
-            return Claim("stopped", reason="diagram cancelled, deleted or unknown")
-        current = await runs.get(diagram.id, stage.name)
-        if current is None or (current.task_id and current.task_id != task_id):
-            return Claim("stopped", reason="message of an earlier submission")
-        if current.state in (StageRunState.succeeded, StageRunState.skipped):
-            return Claim("done")
-        limit = runtime.settings.stage_max_attempts
-        run = await runs.claim(diagram.id, stage.name, task_id, limit)
-        if run is None:
-            run = await runs.reclaim_running(diagram.id, stage.name, task_id, limit)
-        if run is not None:
-            await session.commit()
-            return Claim("claimed", run)
-        if current.attempt >= limit:
-            await runs.fail_running(diagram.id, stage.name, WORKER_LOST, task_id=task_id)
-            # As the reaper does: the chain stops here, so nothing of it may stay queued (nor
-            # this run, when the reaper had queued it again at the limit).
-            await runs.fail_queued(diagram.id, f"not run: {stage.name} failed")
-            await diagrams.set_status(
-                uid, DiagramStatus.error, stage.name, WORKER_LOST, only_from=MOVABLE_STATUSES
-            )
-            await session.commit()
-            return Claim("stopped", reason="attempt limit reached: worker lost")
-        return Claim("stopped", reason=f"run is {current.state}")
+        return await claim_stage(session, uid, stage, task_id, runtime.settings.stage_max_attempts)
 
 
 async def _download(runtime: Runtime, uid: uuid.UUID, stage: Stage, folder: Path) -> None:

@@ -253,42 +253,58 @@ class _Analysis:
         return np.asarray(self.ends[end[0]][end[1]].point)
 
 
-_cache_lock = threading.Lock()
-_cached: tuple[bytes, _Analysis] | None = None
+#: The branch analysis of one skeleton, which classify and build_graph both start from.
+SkeletonAnalysis = _Analysis
 
 
-def _analysis(
+def analyse_skeleton(
     skeleton: NDArray[np.bool_],
     pipe_mask: NDArray[np.bool_],
     boxes: list[Box],
-    options: TopologyOptions,
-) -> _Analysis:
-    """The branch analysis of a skeleton, reused when the same skeleton comes again.
+    *,
+    options: TopologyOptions | None = None,
+) -> SkeletonAnalysis:
+    """The branch analysis of a skeleton: branches, their ends, meeting points and arms.
 
-    classify and build_graph analyse the same skeleton one after the other (in `pid run`, in
-    one process); the analysis depends only on the skeleton, the boxes and the options, so
-    the second stage takes the first one's. The pipe mask is re-attached on every call.
+    `classify_meeting_points` and `build_graph` make it themselves when not given one; a caller
+    running both on the same skeleton can make it once and hand it to both.
     """
-    global _cached
-    digest = hashlib.blake2b(np.packbits(skeleton).tobytes(), digest_size=16)
-    digest.update(repr((skeleton.shape, boxes, options)).encode())
-    key = digest.digest()
-    with _cache_lock:
-        if _cached is not None and _cached[0] == key:
-            found = _cached[1]
-            found.pipe_mask = pipe_mask
-            return found
-    made = _Analysis(skeleton, pipe_mask, boxes, options)
-    with _cache_lock:
-        _cached = (key, made)
-    return made
+    return _Analysis(skeleton, pipe_mask, boxes, options or TopologyOptions())
 
 
-def forget_cached_analysis() -> None:
-    """Drop the reused analysis (benchmarks start every measured run from nothing)."""
-    global _cached
-    with _cache_lock:
-        _cached = None
+class AnalysisMemo:
+    """The last analysis made, handed out again for the same skeleton, boxes and options.
+
+    classify and build_graph analyse the same skeleton one after the other when they run in
+    one process (`pid run`); the analysis depends only on the skeleton, the boxes and the
+    options, so the second takes the first one's. The pipe mask is re-attached on every call.
+    Owned by its caller (nothing here keeps one), thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: tuple[bytes, SkeletonAnalysis] | None = None
+
+    def get(
+        self,
+        skeleton: NDArray[np.bool_],
+        pipe_mask: NDArray[np.bool_],
+        boxes: list[Box],
+        options: TopologyOptions | None = None,
+    ) -> SkeletonAnalysis:
+        opt = options or TopologyOptions()
+        digest = hashlib.blake2b(np.packbits(skeleton).tobytes(), digest_size=16)
+        digest.update(repr((skeleton.shape, boxes, opt)).encode())
+        key = digest.digest()
+        with self._lock:
+            if self._last is not None and self._last[0] == key:
+                found = self._last[1]
+                found.pipe_mask = pipe_mask
+                return found
+        made = _Analysis(skeleton, pipe_mask, boxes, opt)
+        with self._lock:
+            self._last = (key, made)
+        return made
 
 
 # ---- the rules ----------------------------------------------------------------------------
@@ -505,6 +521,7 @@ def classify_meeting_points(
     boxes: list[Box],
     *,
     options: TopologyOptions | None = None,
+    analysis: SkeletonAnalysis | None = None,
 ) -> list[dict[str, Any]]:
     """Every meeting point of the pipes, told junction, bridge or ambiguous by the rules.
 
@@ -518,12 +535,15 @@ def classify_meeting_points(
         Symbols as (id, class name, (x1, y1, x2, y2)) in pixels.
     options
         Distances of the method; the defaults suit lines of 1 to 4 px.
+    analysis
+        `analyse_skeleton` of the same skeleton, boxes and options, when the caller has it.
 
     Returns
     -------
     junctions.json's list: point, kind, degree and confidence of every meeting point.
     """
-    analysis = _analysis(skeleton, pipe_mask, boxes, options or TopologyOptions())
+    if analysis is None:
+        analysis = analyse_skeleton(skeleton, pipe_mask, boxes, options=options)
     decisions = _Rules(analysis).decide()
     found = []
     for cid, (kind, confidence) in decisions.kinds.items():
@@ -570,6 +590,7 @@ def build_graph(
     bridge_mask: NDArray[np.bool_],
     *,
     options: TopologyOptions | None = None,
+    analysis: SkeletonAnalysis | None = None,
 ) -> nx.MultiGraph:
     """The pipe graph, with junctions and bridges where the two masks put them.
 
@@ -579,13 +600,15 @@ def build_graph(
         As for `classify_meeting_points`.
     junction_mask, bridge_mask
         (H, W) bool: where pipes are joined, and where they only cross.
+    analysis
+        As for `classify_meeting_points`.
 
     Returns
     -------
     graph.json's graph: symbol, junction and endpoint nodes; one edge per pipe run.
     """
-    opt = options or TopologyOptions()
-    analysis = _analysis(skeleton, pipe_mask, boxes, opt)
+    if analysis is None:
+        analysis = analyse_skeleton(skeleton, pipe_mask, boxes, options=options)
     decisions = _decisions_from_masks(analysis, junction_mask, bridge_mask)
     return _Tracer(analysis, decisions).graph()
 

@@ -23,7 +23,7 @@ from pid.api.schemas import (
     TasksOut,
     UploadOut,
 )
-from pid.db.models import DiagramStatus
+from pid.core.statuses import DiagramStatus
 
 router = APIRouter(prefix="/diagrams", tags=["diagrams"])
 
@@ -91,7 +91,7 @@ async def list_diagrams(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DiagramPage:
     """Diagrams, newest first, one page at a time."""
-    diagrams, total = await service.list(status_filter, limit, offset)
+    diagrams, total = await service.list_diagrams(status_filter, limit, offset)
     return DiagramPage(
         items=[DiagramOut.model_validate(d) for d in diagrams],
         total=total,

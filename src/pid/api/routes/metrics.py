@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from pid.api.deps import SessionDep, SettingsDep, require_api_key
+from pid.api.monitoring import read_snapshot, render
 from pid.api.schemas import ErrorOut
-from pid.monitoring import read_snapshot, render
 
 router = APIRouter(tags=["monitoring"])
 

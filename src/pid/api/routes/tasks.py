@@ -9,6 +9,7 @@ from celery.result import AsyncResult
 from fastapi import APIRouter, Path
 
 from pid.api.schemas import TaskOut
+from pid.tasks.enqueue import service_app
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -21,11 +22,7 @@ MAX_TASK_ID_LENGTH = 255
 @router.get("/{task_id}")
 def get_task(task_id: Annotated[str, Path(max_length=MAX_TASK_ID_LENGTH)]) -> TaskOut:
     """The task's state; unknown ids read as PENDING, as Celery cannot tell them apart."""
-    # Imported here: pid.celery_app builds the Celery app from the process's settings on
-    # import, which an API that never serves this route does not need.
-    from pid.celery_app import app as celery_app
-
-    result: AsyncResult[Any] = AsyncResult(task_id, app=celery_app)
+    result: AsyncResult[Any] = AsyncResult(task_id, app=service_app())
     state = result.state
     info = result.info
     return TaskOut(

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import redis
 from redis.exceptions import LockError
 
-from pid.runtime import Runtime, get_runtime
+from pid.tasks.runtime import Runtime, get_runtime
 
 log = logging.getLogger("pid.maintenance")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pid.celery_app import app
 from pid.pipeline import maintenance
-from pid.runtime import Runtime
+from pid.tasks.app import app
 from pid.tasks.maintenance.locked import Counts, run_locked
+from pid.tasks.runtime import Runtime
 
 
 @app.task(name="pid.tasks.maintenance.purge.purge_deleted")

@@ -10,12 +10,13 @@ import asyncio
 
 import redis
 
-from pid.broker import held_task_ids
-from pid.celery_app import QUEUES, app
+from pid.pipeline.ports import QUEUES
 from pid.pipeline.recovery import recover
-from pid.pipeline.service import enqueue_to
-from pid.runtime import Runtime
+from pid.tasks.app import app
+from pid.tasks.broker import held_task_ids
+from pid.tasks.enqueue import enqueue_to
 from pid.tasks.maintenance.locked import Counts, run_locked
+from pid.tasks.runtime import Runtime
 
 #: Seconds between the two reads of what the broker holds.
 HELD_READ_GAP_S = 0.2

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from pid.celery_app import app
 from pid.pipeline import maintenance
-from pid.runtime import Runtime
+from pid.tasks.app import app
 from pid.tasks.maintenance.locked import Counts, run_locked
+from pid.tasks.runtime import Runtime
 
 log = logging.getLogger("pid.maintenance")
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from pid.celery_app import app
 from pid.core.files import remove_older_than
-from pid.runtime import Runtime
+from pid.tasks.app import app
 from pid.tasks.maintenance.locked import Counts, run_locked
+from pid.tasks.runtime import Runtime
 
 
 @app.task(name="pid.tasks.maintenance.scratch.remove_old_scratch")

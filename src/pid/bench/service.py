@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -52,12 +52,9 @@ from celery.result import AsyncResult, ResultSet
 from celery.signals import worker_process_shutdown, worker_shutdown
 from kombu import Queue
 
+from pid.bench.measure import Figure
 from pid.settings import get_settings
-
-if TYPE_CHECKING:
-    # Only for annotations: pid.bench imports this module to list it, and worker processes
-    # should not pay for pid.bench's image-processing imports.
-    from pid.bench import Figure
+from pid.tasks.delivery import delivery_conf
 
 T = TypeVar("T")
 
@@ -88,9 +85,8 @@ def redis_db_url(db: int) -> str:
 
 
 def bench_conf(broker_url: str, result_backend: str) -> dict[str, Any]:
-    """The pools' delivery settings (pid.celery_app), with the benchmark's queues and databases."""
-    from pid.celery_app import delivery_conf
-
+    """The pools' delivery settings (pid.tasks.delivery), with the benchmark's queues and
+    databases."""
     return {
         **delivery_conf(get_settings()),
         "broker_url": broker_url,
@@ -118,7 +114,8 @@ bench_app.add_defaults(_worker_conf)
 
 @dataclass
 class _Loop:
-    """One event loop in a daemon thread and one pooled async client on it, as in pid.runtime."""
+    """One event loop in a daemon thread and one pooled async client on it, as in
+    pid.tasks.runtime."""
 
     loop: asyncio.AbstractEventLoop
     thread: threading.Thread
@@ -335,7 +332,7 @@ class Workers:
     def start(self, spec: WorkerSpec) -> None:
         with self.log(spec).open("wb") as out:
             self.processes[spec.name] = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "pid.bench_service:bench_app", "worker",
+                [sys.executable, "-m", "celery", "-A", "pid.bench.service:bench_app", "worker",
                  "-Q", spec.queue, "-n", self.node(spec), "-E", "--loglevel", "INFO",
                  "--without-mingle", "--without-gossip", *spec.pool],
                 env=self.env, stdout=out, stderr=subprocess.STDOUT,
@@ -457,7 +454,6 @@ def run_service_bench(
     result_db: int = RESULT_DB,
 ) -> ServiceBench:
     """Run all three measurements; see the module docstring for what each one means."""
-    from pid.bench import Figure  # here, not at import: pid.bench imports this module
 
     settings = get_settings()
     broker_url, result_backend = redis_db_url(broker_db), redis_db_url(result_db)

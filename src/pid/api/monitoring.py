@@ -22,12 +22,13 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.utils import floatToGoString
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pid.broker import queue_lengths
-from pid.db.models import REVIEW_STATUSES, DiagramStatus, StageRunState
+from pid.core.statuses import REVIEW_STATUSES, DiagramStatus, StageRunState
 from pid.db.stats import DurationCounts, StatsRepository
+from pid.pipeline.ports import QUEUES
 from pid.pipeline.recovery import RETRYING_PREFIX
 from pid.pipeline.stages import STAGES
 from pid.settings import Settings
+from pid.tasks.broker import queue_lengths
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,6 @@ async def read_snapshot(session: AsyncSession, settings: Settings) -> Snapshot:
 
 async def read_queue_lengths(broker_url: str) -> dict[str, int] | None:
     """Messages waiting in each of the service's queues, or None when Redis does not answer."""
-    # Imported here: pid.celery_app builds the Celery app from the process's settings on
-    # import, which an API that never serves /metrics does not need.
-    from pid.celery_app import QUEUES
-
     try:
         return await asyncio.to_thread(_queue_lengths, broker_url, QUEUES)
     except (redis.RedisError, OSError) as exc:

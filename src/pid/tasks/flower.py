@@ -1,4 +1,5 @@
-"""Operations helpers the Makefile calls: Flower with the settings' basic auth."""
+"""Flower (`make flower`): the pools and stages by name and state, behind the settings' basic
+auth."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ def flower() -> None:
     auth = f"{settings.flower_user}:{settings.flower_password.get_secret_value()}"
     celery = str(Path(sys.executable).parent / "celery")
     # The password goes through Flower's environment, not its command line, which any local
-    # user can read; the broker (with its password) comes from pid.celery_app.
+    # user can read; the broker (with its password) comes from pid.tasks.app.
     os.execve(
         celery,
-        [celery, "-A", "pid.celery_app", "flower", f"--port={settings.flower_port}"],
+        [celery, "-A", "pid.tasks.app", "flower", f"--port={settings.flower_port}"],
         os.environ | {"FLOWER_BASIC_AUTH": auth},
     )
 

@@ -1,6 +1,7 @@
-"""The Celery application: four queues, routed by the package a task lives in.
+"""The Celery application: four queues, each stage routed to its queue by the stage table.
 
-Start workers with `make celery-all` (or one pool: `make celery-gpu`, ...). Tasks are JSON only,
+Start workers with `make celery-all` (or one pool: `make celery-gpu`, ...), or by hand with
+`celery -A pid.tasks.app worker -Q cpu ...`. Tasks are JSON only,
 acknowledged late with a prefetch of one, so a killed worker's message goes back to the queue;
 the broker's visibility timeout is above the longest time limit, so a slow task is never
 handed to a second worker while it still runs.
@@ -15,43 +16,25 @@ from celery import Celery
 from celery.signals import setup_logging, worker_process_shutdown, worker_shutdown
 from kombu import Queue
 
+from pid.pipeline.ports import QUEUES
+from pid.pipeline.stages import STAGES
 from pid.settings import Settings, settings_or_exit
+from pid.tasks.delivery import delivery_conf
+from pid.tasks.names import task_name
+from pid.tasks.runtime import close_runtime
 
-QUEUES = ("gpu", "cpu", "io", "maintenance")
-
-
-def route_by_package(
-    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **extra: Any
-) -> dict[str, str] | None:
-    """pid.tasks.<queue>.… goes to <queue>."""
-    parts = name.split(".")
-    if len(parts) > 2 and parts[:2] == ["pid", "tasks"] and parts[2] in QUEUES:
-        return {"queue": parts[2]}
-    return None
+#: The packages whose import registers every task: the stage tasks of each queue (from the
+#: stage table) and the beat-driven maintenance jobs.
+STAGE_TASK_PACKAGES = ("pid.tasks.gpu", "pid.tasks.cpu", "pid.tasks.io")
 
 
-def delivery_conf(settings: Settings) -> dict[str, Any]:
-    """How messages are serialised, delivered and acknowledged: every pool's settings.
-
-    The service benchmark starts its workers with these too, so its figures are the pools'.
-    """
-    transport = {"visibility_timeout": settings.visibility_timeout}
-    return {
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "accept_content": ["json"],
-        "result_accept_content": ["json"],
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
-        "task_track_started": True,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
-        "broker_connection_retry_on_startup": True,
-        "result_expires": settings.result_expires,
-        "broker_transport_options": transport,
-        "result_backend_transport_options": transport,
+def task_routes() -> dict[str, dict[str, str]]:
+    """Each stage's task to the queue its row names; each maintenance job to maintenance."""
+    routes: dict[str, dict[str, str]] = {
+        task_name(name): {"queue": stage.queue} for name, stage in STAGES.items()
     }
+    routes["pid.tasks.maintenance.*"] = {"queue": "maintenance"}
+    return routes
 
 
 MAINTENANCE_MODULES = (
@@ -96,14 +79,9 @@ def create_celery() -> Celery:
         **delivery_conf(settings),
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="cpu",
-        task_routes=(route_by_package,),
+        task_routes=task_routes(),
         worker_hijack_root_logger=False,
-        imports=(
-            "pid.tasks.gpu.stages",
-            "pid.tasks.cpu.stages",
-            "pid.tasks.io.stages",
-            *MAINTENANCE_MODULES,
-        ),
+        imports=(*STAGE_TASK_PACKAGES, *MAINTENANCE_MODULES),
         beat_schedule=beat_schedule(settings),
     )
     return app
@@ -115,16 +93,12 @@ app = create_celery()
 @worker_process_shutdown.connect
 def _close_child_runtime(**_: Any) -> None:
     """A prefork child disposes its engine, storage and HTTP client on its own loop."""
-    from pid.runtime import close_runtime
-
     close_runtime()
 
 
 @worker_shutdown.connect
 def _close_worker_runtime(**_: Any) -> None:
     """The threads pool's process (and a solo worker) dispose theirs at shutdown."""
-    from pid.runtime import close_runtime
-
     close_runtime()
 
 
