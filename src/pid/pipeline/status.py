@@ -14,10 +14,12 @@ from pid.core.statuses import DiagramStatus
 from pid.pipeline.stages import CHAIN, STAGES, Stage, chain_order
 from pid.settings import Settings
 
-#: The review gates a person continues from, and the stage each one continues with.
+#: The status of each review gate, and the stage a person's go-ahead continues with: the one
+#: after the gated stage in the chain.
 GATE_NEXT: Mapping[DiagramStatus, str] = {
-    DiagramStatus.mask_review: "classify",
-    DiagramStatus.graph_review: "export",
+    stage.gate.status: CHAIN[CHAIN.index(name) + 1]
+    for name, stage in STAGES.items()
+    if stage.gate is not None and name in CHAIN[:-1]
 }
 
 
