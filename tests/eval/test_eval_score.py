@@ -309,7 +309,7 @@ def test_report_json_and_table(
         "sheets",
         "unmatched_predictions",
     }
-    assert set(data["overall"]) == {"symbols", "masks", "junctions", "graph"}
+    assert set(data["overall"]) == {"symbols", "masks", "junctions", "graph", "regions"}
     assert data["sheets"][0]["graph"]["edges"]["tp"] == 6
     assert table.row_count == 2
     assert list(tmp_path.glob(".report.json.*")) == []
@@ -322,3 +322,56 @@ def test_eval_imports_no_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_spurious_free_ends_and_junctions_are_counted(
+    truth_sheet: Path, copy_sheet: Callable[..., Path]
+) -> None:
+    pred = copy_sheet(truth_sheet)
+    graph = load(pred / "graph.json")
+    graph["nodes"] += [
+        {"id": "ep9", "kind": "endpoint", "point": [60.0, 150.0]},
+        {"id": "ep8", "kind": "endpoint", "point": [190.0, 150.0]},
+        {"id": "j9", "kind": "junction", "point": [130.0, 150.0]},
+    ]
+    save(pred / "graph.json", graph)
+
+    report = evaluate(pred, truth_sheet)
+
+    scores = report.to_dict()["overall"]["graph"]["spurious"]
+    assert scores == {"junctions": 1, "endpoints": 2}
+    table = render_table(report)
+    assert [c.header for c in table.columns][-3:] == ["spur J", "spur E", "tables"]
+
+
+def test_regions_are_scored_found_and_cleared(
+    truth_sheet: Path, copy_sheet: Callable[..., Path]
+) -> None:
+    table, notes = [150, 100, 40, 40], [10, 130, 30, 20]
+    save(
+        truth_sheet / "regions.json",
+        {"items": [{"kind": "data_table", "bbox": table}, {"kind": "notes", "bbox": notes}]},
+    )
+    pred = copy_sheet(truth_sheet)
+    (pred / "regions.json").unlink()
+    mask = cv2.imread(str(pred / "pipe_mask.png"), cv2.IMREAD_GRAYSCALE)
+    mask[105:110, 155:180] = 255  # a table rule left in the pipe mask
+    cv2.imwrite(str(pred / "pipe_mask.png"), mask)
+
+    missed = evaluate(pred, truth_sheet).overall.regions
+    assert missed is not None
+    assert (missed.ruled, missed.found, missed.regions, missed.cleared) == (1, 0, 2, 1)
+
+    save(pred / "regions.json", {"items": [{"kind": "ruled", "bbox": [148, 98, 44, 44]}]})
+    mask[105:110, 155:180] = 0
+    cv2.imwrite(str(pred / "pipe_mask.png"), mask)
+    found = evaluate(pred, truth_sheet).to_dict()["overall"]["regions"]
+    assert found["recall"] == 1.0 and found["left_in_pipe_mask"] == 0
+
+
+def test_a_bad_regions_file_names_its_place(
+    truth_sheet: Path, copy_sheet: Callable[..., Path]
+) -> None:
+    save(truth_sheet / "regions.json", {"items": [{"kind": "notes", "bbox": [1, 2, 0, 4]}]})
+    with pytest.raises(PidInputError, match=r"regions\.json: items\[0\]\.bbox: width and height"):
+        evaluate(copy_sheet(truth_sheet), truth_sheet)

@@ -26,6 +26,7 @@ ARTIFACTS = (
     "symbols.txt",
     "classes.txt",
     "text.json",
+    "regions.json",
     "pipe_mask.png",
     "node_mask.png",
     "junctions.json",

@@ -14,7 +14,7 @@ from pid.bench.measure import Figure, run_cli, side_by_side
 from pid.pipeline.stages import NODE_PAD
 from pid.synth.sheet import generate_sheet
 from pid.vision.nodes import node_mask_from_boxes
-from pid.vision.pipe_mask import classical_pipe_mask
+from pid.vision.pipe_mask import PipeMaskOptions, classical_pipe_mask, classical_segmentation
 from pid.vision.skeleton import skeletonize_pipes
 from pid.vision.topology import (
     analyse_skeleton,
@@ -43,6 +43,30 @@ def _steps_4_to_7(pipe_mask: Any, node_mask: Any, boxes: Any) -> None:
     junctions = classify_meeting_points(skeleton, pipe_mask, boxes, analysis=analysis)
     junction_mask, bridge_mask = meeting_point_masks(junctions, pipe_mask.shape)
     build_graph(skeleton, pipe_mask, boxes, junction_mask, bridge_mask, analysis=analysis)
+
+
+def _region_cost(repeats: int) -> list[Figure]:
+    """The pipe mask with and without the ruled-region step, side by side, on 8000x6000."""
+    sheet = generate_sheet(17, 0, width=8000, height=6000, style="clean")
+    node_mask = sheet.node_mask > 0
+    measured = side_by_side(
+        {
+            "with": partial(classical_segmentation, sheet.image, node_mask),
+            "without": partial(
+                classical_segmentation,
+                sheet.image,
+                node_mask,
+                options=PipeMaskOptions(remove_ruled_regions=False),
+            ),
+        },
+        max(repeats // 2, 2),
+    )
+    added = measured["with"] - measured["without"]
+    return [
+        Figure("pipe mask 8000x6000 with ruled-region removal", measured["with"], "s"),
+        Figure("pipe mask 8000x6000 without it", measured["without"], "s"),
+        Figure("ruled-region removal, 8000x6000: seconds added", added, "s"),
+    ]
 
 
 def bench_topology(repeats: int = 5) -> list[Figure]:
@@ -76,6 +100,7 @@ def bench_topology(repeats: int = 5) -> list[Figure]:
             "x",
         )
     )
+    figures.extend(_region_cost(repeats))
     with tempfile.TemporaryDirectory(prefix="pid-bench-") as tmp:
         synth_s, synth_peak = run_cli(
             "synth", "--count", "1", "--out", f"{tmp}/truth", "--size", "8000x6000", "--seed", "17"
@@ -92,6 +117,8 @@ def bench_topology(repeats: int = 5) -> list[Figure]:
     figures.append(Figure("pid synth, one 8000x6000 sheet (own process)", synth_s, "s"))
     figures.append(Figure("pid run, same sheet, all stages (own process)", run_s, "s"))
     figures.append(Figure("pid synth time / pid run time, same sheet", synth_s / run_s, "x"))
+    added = next(f.value for f in figures if f.name.startswith("ruled-region removal"))
+    figures.append(Figure("ruled-region removal / pid run time, 8000x6000", added / run_s, "x"))
     figures.append(Figure("peak RSS of pid run, 8000x6000", run_peak, "MiB"))
     figures.append(Figure("peak RSS of pid synth, 8000x6000", synth_peak, "MiB"))
     return figures

@@ -64,7 +64,16 @@ class GraphScore:
             "edges": self.edges.to_dict(),
             "symbol_links": self.symbol_links.to_dict(),
             "nodes_by_kind": {k: c.to_dict() for k, c in self.nodes_by_kind.items()},
+            "spurious": {
+                "junctions": self.spurious("junction"),
+                "endpoints": self.spurious("endpoint"),
+            },
         }
+
+    def spurious(self, kind: str) -> int:
+        """Predicted nodes of `kind` that match no true node (free ends, junctions)."""
+        counts = self.nodes_by_kind[kind]
+        return counts.n_pred - counts.tp
 
 
 def score_graph(

@@ -13,20 +13,23 @@ from pid.core.files import replace_atomically
 from pid.eval.graph import GraphScore
 from pid.eval.junctions import JunctionScore
 from pid.eval.masks import MaskCounts
+from pid.eval.regions import RegionScore
 from pid.eval.symbols import SymbolScore
 
 
 @dataclass(frozen=True, slots=True)
 class Sections:
-    """The four scored sections; None where the truth has nothing to score against."""
+    """The scored sections; None where the truth has nothing to score against."""
 
     symbols: SymbolScore | None = None
     masks: MaskCounts | None = None
     junctions: JunctionScore | None = None
     graph: GraphScore | None = None
+    regions: RegionScore | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "regions": self.regions.to_dict() if self.regions else None,
             "symbols": self.symbols.to_dict() if self.symbols else None,
             "masks": self.masks.to_dict() if self.masks else None,
             "junctions": self.junctions.to_dict() if self.junctions else None,
@@ -113,6 +116,9 @@ _COLUMNS = (
     "node F1",
     "edge F1",
     "link F1",
+    "spur J",
+    "spur E",
+    "tables",
 )
 
 
@@ -151,4 +157,8 @@ def _cells(scores: Sections) -> list[str]:
         graph.edges.f1 if graph else None,
         graph.symbol_links.f1 if graph else None,
     ]
-    return ["-" if v is None else f"{v:.3f}" for v in values]
+    cells = ["-" if v is None else f"{v:.3f}" for v in values]
+    cells += [str(graph.spurious(kind)) if graph else "-" for kind in ("junction", "endpoint")]
+    regions = scores.regions
+    cells.append(f"{regions.found}/{regions.ruled}" if regions and regions.ruled else "-")
+    return cells

@@ -13,17 +13,19 @@ import networkx as nx
 import numpy as np
 
 from pid.core.artifacts import GRAPH as GRAPH_JSON
-from pid.core.artifacts import GRAPHML, JUNCTIONS, ORIGINAL, PIPE_MASK
+from pid.core.artifacts import GRAPHML, JUNCTIONS, ORIGINAL, PIPE_MASK, REGIONS
 from pid.core.classes import pid2graph_label
 from pid.core.errors import PidInputError
 from pid.core.formats.boxes import Box, BoxSet, load_boxes
 from pid.core.formats.graph import load_graph
 from pid.core.formats.images import image_size, read_mask
 from pid.core.formats.junctions import JunctionPoint, load_junctions
+from pid.core.formats.regions import Region, load_regions
 from pid.eval.graph import score_graph
 from pid.eval.junctions import match_radius, score_junctions
 from pid.eval.masks import DEFAULT_TOLERANCE_PX, BoolMask, MaskCounts, mask_counts
 from pid.eval.pid2graph import LABELS_FROM_PID2GRAPH, check_same_size, load_pid2graph_graphml
+from pid.eval.regions import score_regions
 from pid.eval.report import EvalReport, Sections, SheetReport
 from pid.eval.symbols import LabelMap, score_symbols
 from pid.export.graphml import graph_line_width
@@ -45,6 +47,7 @@ class _Sheet:
     mask: BoolMask | None = None
     junctions: list[JunctionPoint] | None = None
     graph: nx.MultiGraph | None = None
+    regions: list[Region] | None = None
     missing: list[str] = field(default_factory=list)
 
 
@@ -170,6 +173,8 @@ def _load_sheet(folder: Path, extra: Mapping[str, str], *, truth: bool) -> _Shee
         sheet.junctions = load_junctions(folder / JUNCTIONS)
     else:
         sheet.missing.append(JUNCTIONS)
+    if (folder / REGIONS).is_file():
+        sheet.regions = load_regions(folder / REGIONS)
     return sheet
 
 
@@ -236,6 +241,9 @@ def _score_sheet(
         )
         if truth.graph is not None
         else None,
+        regions=score_regions(pred.regions or [], truth.regions, pred.mask)
+        if truth.regions is not None
+        else None,
     )
     missing = [m for m in pred.missing if _truth_has(truth, m)] if found else []
     return SheetReport(name, found, missing, radius, scores)
@@ -271,7 +279,9 @@ def _pool(
     masks = [s.scores.masks for s in sheets if s.scores.masks is not None]
     junctions = [s.scores.junctions for s in sheets if s.scores.junctions is not None]
     graphs = [s.scores.graph for s in sheets if s.scores.graph is not None]
+    regions = [s.scores.regions for s in sheets if s.scores.regions is not None]
     return Sections(
+        regions=reduce(operator.add, regions) if regions else None,
         symbols=score_symbols(box_pairs, label_map=label_map) if box_pairs else None,
         masks=reduce(operator.add, masks) if masks else None,
         junctions=reduce(operator.add, junctions) if junctions else None,

@@ -34,6 +34,7 @@ from pid.core.artifacts import (
     ORIGINAL,
     OVERLAY,
     PIPE_MASK,
+    REGIONS,
     SKELETON,
     SYMBOLS,
     VALIDATED_DETECTIONS,
@@ -46,6 +47,7 @@ from pid.core.formats.boxes import TopologyBoxes, coco_from_boxes, load_boxes, t
 from pid.core.formats.graph import load_graph, write_graph
 from pid.core.formats.images import image_size, read_mask, write_image, write_mask
 from pid.core.formats.jsonfile import read_json, write_json, write_text
+from pid.core.formats.regions import write_regions
 from pid.core.statuses import DiagramStatus
 from pid.export import dpi_of_image, export_all
 from pid.pipeline.ports import StageQueue
@@ -54,7 +56,7 @@ from pid.vision import detect
 from pid.vision.inputs import load_pages
 from pid.vision.nodes import node_mask_from_boxes
 from pid.vision.overlay import draw_overlay
-from pid.vision.pipe_mask import classical_pipe_mask
+from pid.vision.pipe_mask import classical_segmentation
 from pid.vision.skeleton import skeletonize_pipes, skeletonize_simple
 from pid.vision.topology import (
     AnalysisMemo,
@@ -269,13 +271,25 @@ def run_segment(folder: Path, config: StageConfig) -> StageOutcome:
     image = _drawing(folder)
     boxes = _boxes(folder)
     node_mask = node_mask_from_boxes([b[2] for b in boxes], image.shape, pad=NODE_PAD)
-    pipe_mask = classical_pipe_mask(image, node_mask)
+    segmentation = classical_segmentation(image, node_mask)
+    pipe_mask = segmentation.pipe_mask
     write_mask(folder / NODE_MASK, node_mask)
     write_mask(folder / PIPE_MASK, pipe_mask)
+    write_regions(
+        folder / REGIONS,
+        [
+            {"kind": "ruled", "bbox": [x1, y1, x2 - x1, y2 - y1]}
+            for x1, y1, x2, y2 in segmentation.regions
+        ],
+    )
     share = float(pipe_mask.mean())
     return StageOutcome(
         "succeeded",
-        {"pipe_pixels": int(pipe_mask.sum()), "pipe_share": round(share, 5)},
+        {
+            "pipe_pixels": int(pipe_mask.sum()),
+            "pipe_share": round(share, 5),
+            "ruled_regions": len(segmentation.regions),
+        },
         _provenance(config.segment_method, node_pad=NODE_PAD),
     )
 
@@ -403,7 +417,7 @@ STAGES: dict[str, Stage] = {
             "segment",
             "gpu",
             (ORIGINAL, VALIDATED_DETECTIONS),
-            (NODE_MASK, PIPE_MASK),
+            (NODE_MASK, PIPE_MASK, REGIONS),
             DiagramStatus.segmented,
             "segment_method",
             run_segment,

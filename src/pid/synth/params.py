@@ -54,6 +54,8 @@ class GeneratorParams:
     free_end_px: tuple[int, int] = (40, 90)
     line_number_min_run_px: int = 220
     line_number_share: float = 0.5
+    #: Ruled tables, description headers and notes blocks tried per unit area, each kind.
+    tables_per_unit: float = 1.0
     # Scan style: every figure below changes the picture, never the topology.
     scan_rotation_deg: float = 1.0
     scan_scale_jitter: float = 0.004

@@ -33,6 +33,7 @@ from pid.synth.scan import (
     warp_points,
 )
 from pid.synth.symbols import SIZE_RANGES
+from pid.synth.tables import draw_tables
 from pid.vision.nodes import node_mask_from_boxes
 
 GENERATOR_VERSION = "1"
@@ -54,6 +55,8 @@ class Sheet:
     graph: nx.MultiGraph
     junctions: list[dict[str, Any]]
     text_items: list[dict[str, Any]]
+    #: Tables, description headers and notes: regions.json's items.
+    regions: list[dict[str, Any]]
     meta: dict[str, Any]
 
     @property
@@ -93,13 +96,19 @@ def generate_sheet(
         raise PidInputError(f"style {style!r} is unknown: use one of {', '.join(STYLES)}")
     last_error: LayoutError | None = None
     for attempt in range(_LAYOUT_TRIES):
-        layout_ss, render_ss, scan_ss = np.random.SeedSequence([seed, index, attempt]).spawn(3)
+        # Children by position: adding a stream leaves the earlier ones (and sheets) as they were.
+        layout_ss, render_ss, scan_ss, tables_ss = np.random.SeedSequence(
+            [seed, index, attempt]
+        ).spawn(4)
         try:
             layout = build_layout(width, height, np.random.default_rng(layout_ss), params)
         except LayoutError as exc:
             last_error = exc
             continue
         rendered = render_layout(layout, np.random.default_rng(render_ss), params)
+        regions, table_texts = draw_tables(
+            rendered.image, layout.frame, np.random.default_rng(tables_ss), params.tables_per_unit
+        )
         sheet = Sheet(
             name=f"sheet_{index:05d}",
             seed=seed,
@@ -110,7 +119,8 @@ def generate_sheet(
             node_mask=rendered.node_mask,
             graph=rendered.graph,
             junctions=rendered.junctions,
-            text_items=rendered.text_items,
+            text_items=[*rendered.text_items, *table_texts],
+            regions=regions,
             meta={},
         )
         if style == "scan":
@@ -135,6 +145,8 @@ def _apply_scan(sheet: Sheet, rng: np.random.Generator, params: GeneratorParams)
         item["bbox"] = warp_box_xywh(item["bbox"], matrix)
         if "inner" in item:
             item["inner"] = warp_box_xywh(item["inner"], matrix)
+    for region in sheet.regions:
+        region["bbox"] = warp_box_xywh(region["bbox"], matrix)
     boxes = [d["bbox"] for _, d in sheet.graph.nodes(data=True) if d["kind"] == "symbol"]
     node_mask = node_mask_from_boxes(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), (h, w))
     pipe_mask = warp_mask(sheet.pipe_mask, matrix)
@@ -160,6 +172,7 @@ def _meta(
         "generator_version": GENERATOR_VERSION,
         "meeting_points": {s: styles.get(s, 0) for s in MEETING_STYLES},
         "symbols": dict(sorted(classes.items())),
+        "regions": dict(sorted(Counter(r["kind"] for r in sheet.regions).items())),
         "params": params.to_dict(),
         "symbol_sizes": SIZE_RANGES,
     }
@@ -238,6 +251,7 @@ def write_sheet(sheet: Sheet, out_dir: Path) -> Path:
     (tmp / "symbols.txt").write_text("".join(line + "\n" for line in yolo_lines(coco)))
     (tmp / "classes.txt").write_text("".join(name + "\n" for name in CLASS_NAMES))
     _write_json(tmp / "text.json", {"items": sheet.text_items})
+    _write_json(tmp / "regions.json", {"items": sheet.regions})
     _write_json(tmp / "junctions.json", sheet.junctions)
     _write_json(tmp / "graph.json", graph_to_json(sheet.graph))
     write_pid2graph_graphml(sheet.graph, tmp / "graph.graphml")

@@ -5,6 +5,8 @@ binarise like clean sheets. Then everything that is ink but not pipe is taken aw
 
 - symbol boxes (the node mask) and the sheet frame (border and title block, recognised as long
   pieces of ink reaching into the band along the sheet's edges, where no pipe goes);
+- ruled regions (data tables, revision tables, description headers), found by their structure
+  (pid.vision.regions), with everything inside them;
 - text: characters are small connected blobs that sit in rows; blobs of text size are merged
   along their row and removed when the row looks like a line of text rather than a dash train
   (a dash train is thin and its blobs are long and evenly spaced along one axis).
@@ -15,10 +17,13 @@ What is left is pipe ink: solid runs, the dashes of signal lines, dots and hop-o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from pid.vision.regions import Region, region_mask, ruled_regions
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,12 @@ class PipeMaskOptions:
     dash_elongation: float = 2.6
     dash_max_thickness: int = 5
     stray_max_size: int = 30
+    #: Blobs of run-together characters: at least this tall, at most this long and this full.
+    word_min_height: int = 7
+    word_max_width: int = 100
+    word_max_fill: float = 0.8
+    #: Take ruled regions (tables, description headers) out; off only to measure their cost.
+    remove_ruled_regions: bool = True
 
 
 def normalise_background(gray: NDArray[np.uint8], window: int) -> NDArray[np.float32]:
@@ -98,9 +109,11 @@ def _frame_cells(frame: NDArray[np.bool_]) -> NDArray[np.bool_]:
     return out
 
 
-def _text_blobs(ink: NDArray[np.bool_], options: PipeMaskOptions) -> NDArray[np.bool_]:
+def _text_blobs(
+    ink: NDArray[np.bool_], node_mask: NDArray[np.bool_], options: PipeMaskOptions
+) -> NDArray[np.bool_]:
     """Pixels of blobs that are text rather than pipe: small, not thin dashes."""
-    _n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     bw = stats[:, cv2.CC_STAT_WIDTH].astype(np.float64)
     bh = stats[:, cv2.CC_STAT_HEIGHT].astype(np.float64)
     area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
@@ -113,11 +126,31 @@ def _text_blobs(ink: NDArray[np.bool_], options: PipeMaskOptions) -> NDArray[np.
         & (area >= 0.6 * bw * bh)
     )
     text = small & ~dash
+    # Words a scan's blur has run together: as tall as a character, a few long, not solid
+    # (a pipe piece that thick would be filled).
+    word = (
+        (short_side >= options.word_min_height)
+        & (short_side <= options.text_max_height)
+        & (long_side <= options.word_max_width)
+        & (area <= options.word_max_fill * bw * bh)
+    )
+    # A short pipe between two symbols (an elbow, say) is cut off by their boxes; it touches
+    # them, where text keeps its distance.
+    word[_touching(labels, n, node_mask)] = False
+    text |= word
     # Specks (one or two pixels) are noise, not pipe.
     text |= area <= 2
     text[0] = False
     mask: NDArray[np.bool_] = text[labels]
     return mask
+
+
+def _touching(labels: NDArray[Any], n: int, node_mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Per label: whether the blob comes within 2 px of a symbol box."""
+    grown = cv2.dilate(node_mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    near = np.zeros(n, dtype=bool)
+    near[np.unique(labels[grown & (labels > 0)])] = True
+    return near
 
 
 def _text_rows(
@@ -141,13 +174,31 @@ def _text_rows(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Segmentation:
+    """The pipe mask and the ruled regions taken out of it."""
+
+    pipe_mask: NDArray[np.bool_]
+    regions: list[Region]
+
+
 def classical_pipe_mask(
     gray: NDArray[np.uint8],
     node_mask: NDArray[np.bool_],
     *,
     options: PipeMaskOptions | None = None,
 ) -> NDArray[np.bool_]:
-    """Pipe pixels of a drawing, found without a model.
+    """Pipe pixels of a drawing, found without a model (`classical_segmentation`'s mask)."""
+    return classical_segmentation(gray, node_mask, options=options).pipe_mask
+
+
+def classical_segmentation(
+    gray: NDArray[np.uint8],
+    node_mask: NDArray[np.bool_],
+    *,
+    options: PipeMaskOptions | None = None,
+) -> Segmentation:
+    """Pipe pixels of a drawing, found without a model, and the ruled regions left out.
 
     Parameters
     ----------
@@ -160,16 +211,20 @@ def classical_pipe_mask(
 
     Returns
     -------
-    (H, W) bool mask of pipe ink.
+    Segmentation
+        (H, W) bool mask of pipe ink, and the ruled regions' boxes [x1, y1, x2, y2].
     """
     opt = options or PipeMaskOptions()
     ink = binarise(gray, opt)
     ink &= ~node_mask
     ink = _remove_frame(ink, opt.frame_min_share)
-    text = _text_blobs(ink, opt)
+    regions = ruled_regions(ink) if opt.remove_ruled_regions else []
+    if regions:
+        ink &= ~region_mask(regions, ink.shape)
+    text = _text_blobs(ink, node_mask, opt)
     text |= _text_rows(text, ink, opt)
     kept = ink & ~text
-    return _drop_stray_blobs(kept, node_mask, opt)
+    return Segmentation(_drop_stray_blobs(kept, node_mask, opt), regions)
 
 
 def _drop_stray_blobs(
