@@ -309,7 +309,14 @@ def test_report_json_and_table(
         "sheets",
         "unmatched_predictions",
     }
-    assert set(data["overall"]) == {"symbols", "masks", "junctions", "graph", "regions"}
+    assert set(data["overall"]) == {
+        "symbols",
+        "masks",
+        "junctions",
+        "graph",
+        "regions",
+        "leaders",
+    }
     assert data["sheets"][0]["graph"]["edges"]["tp"] == 6
     assert table.row_count == 2
     assert list(tmp_path.glob(".report.json.*")) == []
@@ -341,7 +348,7 @@ def test_spurious_free_ends_and_junctions_are_counted(
     scores = report.to_dict()["overall"]["graph"]["spurious"]
     assert scores == {"junctions": 1, "endpoints": 2}
     table = render_table(report)
-    assert [c.header for c in table.columns][-3:] == ["spur J", "spur E", "tables"]
+    assert [c.header for c in table.columns][-4:] == ["spur J", "spur E", "tables", "leaders"]
 
 
 def test_regions_are_scored_found_and_cleared(

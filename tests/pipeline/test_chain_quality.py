@@ -44,6 +44,14 @@ def test_whole_chain_meets_the_quality_bar_on_held_out_sheets(style: str, tmp_pa
             f"edge F1 {scores['graph']['edges']['f1']:.4f}"
         )
     overall = report["overall"]
+    leaders = overall["leaders"]
+    print(
+        f"{style} leaders: found {leaders['found']}/{leaders['leaders']}, "
+        f"followed by a graph edge {leaders['as_edges']}; "
+        f"spurious junctions {overall['graph']['spurious']['junctions']}, "
+        f"spurious free ends {overall['graph']['spurious']['endpoints']}"
+    )
+    assert leaders["leaders"] > 0 and leaders["as_edges"] == 0
     accuracy_bar, node_bar, edge_bar = BARS[style]
     assert overall["junctions"]["accuracy"] >= accuracy_bar
     assert overall["graph"]["nodes"]["f1"] >= node_bar

@@ -44,6 +44,8 @@ def test_regions_are_ink_with_their_texts_and_outside_the_pipe_mask(style: str) 
     ink = sheet.image < 128
     by_id = {r["id"]: r for r in sheet.regions}
     for region in sheet.regions:
+        if region["kind"] == "leader":
+            continue  # a leader ends on its pipe; its own test is below
         x, y, w, h = (round(v) for v in region["bbox"])
         assert not pipes[y : y + h, x : x + w].any(), region
         assert not nodes[y : y + h, x : x + w].any(), region
@@ -52,18 +54,37 @@ def test_regions_are_ink_with_their_texts_and_outside_the_pipe_mask(style: str) 
         expected = region["rows"] * region["cols"] if region["kind"] == "data_table" else 1
         assert len(texts) >= expected, region
     for item in sheet.text_items:
-        if "region" in item:
+        if "region" in item and item["kind"] != "leader_text":
             assert _inside(item["bbox"], by_id[item["region"]]["bbox"]), item
 
 
 def test_tables_leave_the_rest_of_the_sheet_as_it_was() -> None:
     """Tables go on empty paper: every ink pixel outside them is the sheet's own."""
-    sheet = generate_sheet(5, 0)
+    sheet = generate_sheet(5, 0, params=replace(DEFAULT_PARAMS, leaders_per_unit=0.0))
     outside = np.ones(sheet.image.shape, dtype=bool)
     for region in sheet.regions:
         x, y, w, h = (round(v) for v in region["bbox"])
         outside[max(y - 2, 0) : y + h + 2, max(x - 2, 0) : x + w + 2] = False
     # The same sheet without tables: the table stream draws nothing else.
-    bare = generate_sheet(5, 0, params=replace(DEFAULT_PARAMS, tables_per_unit=0.0))
+    bare = generate_sheet(
+        5, 0, params=replace(DEFAULT_PARAMS, tables_per_unit=0.0, leaders_per_unit=0.0)
+    )
     assert bare.regions == []
     assert np.array_equal(sheet.image[outside], bare.image[outside])
+
+
+@pytest.mark.parametrize("style", ["clean", "scan"])
+def test_leaders_run_from_their_note_to_a_pipe_and_are_not_pipe(style: str) -> None:
+    sheet = generate_sheet(11, 0, style=style)
+    leaders = [r for r in sheet.regions if r["kind"] == "leader"]
+    assert len(leaders) >= 3
+    pipes = sheet.pipe_mask > 0
+    for leader in leaders:
+        tx, ty = (round(v) for v in leader["to"])
+        assert pipes[ty - 3 : ty + 4, tx - 3 : tx + 4].any(), leader
+        (fx, fy), (tx2, ty2) = leader["from"], leader["to"]
+        mx, my = round((fx + tx2) / 2), round((fy + ty2) / 2)
+        assert not pipes[my - 1 : my + 2, mx - 1 : mx + 2].any(), leader
+        assert (sheet.image[my - 1 : my + 2, mx - 1 : mx + 2] < 200).any(), leader
+        texts = [t for t in sheet.text_items if t.get("region") == leader["id"]]
+        assert len(texts) == 1 and texts[0]["kind"] == "leader_text"

@@ -240,7 +240,6 @@ def _model_graph(work: nx.MultiGraph) -> nx.MultiGraph:
     return out
 
 
-
 def check_same_size(
     pred_size: tuple[int, int], truth_size: tuple[int, int], pred_path: Path, truth_path: Path
 ) -> None:

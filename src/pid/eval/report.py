@@ -13,7 +13,7 @@ from pid.core.files import replace_atomically
 from pid.eval.graph import GraphScore
 from pid.eval.junctions import JunctionScore
 from pid.eval.masks import MaskCounts
-from pid.eval.regions import RegionScore
+from pid.eval.regions import LeaderScore, RegionScore
 from pid.eval.symbols import SymbolScore
 
 
@@ -26,10 +26,12 @@ class Sections:
     junctions: JunctionScore | None = None
     graph: GraphScore | None = None
     regions: RegionScore | None = None
+    leaders: LeaderScore | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "regions": self.regions.to_dict() if self.regions else None,
+            "leaders": self.leaders.to_dict() if self.leaders else None,
             "symbols": self.symbols.to_dict() if self.symbols else None,
             "masks": self.masks.to_dict() if self.masks else None,
             "junctions": self.junctions.to_dict() if self.junctions else None,
@@ -119,6 +121,7 @@ _COLUMNS = (
     "spur J",
     "spur E",
     "tables",
+    "leaders",
 )
 
 
@@ -161,4 +164,6 @@ def _cells(scores: Sections) -> list[str]:
     cells += [str(graph.spurious(kind)) if graph else "-" for kind in ("junction", "endpoint")]
     regions = scores.regions
     cells.append(f"{regions.found}/{regions.ruled}" if regions and regions.ruled else "-")
+    leaders = scores.leaders
+    cells.append(f"{leaders.found}/{leaders.leaders}" if leaders and leaders.leaders else "-")
     return cells

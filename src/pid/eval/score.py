@@ -25,7 +25,7 @@ from pid.eval.graph import score_graph
 from pid.eval.junctions import match_radius, score_junctions
 from pid.eval.masks import DEFAULT_TOLERANCE_PX, BoolMask, MaskCounts, mask_counts
 from pid.eval.pid2graph import LABELS_FROM_PID2GRAPH, check_same_size, load_pid2graph_graphml
-from pid.eval.regions import score_regions
+from pid.eval.regions import score_leaders, score_regions
 from pid.eval.report import EvalReport, Sections, SheetReport
 from pid.eval.symbols import LabelMap, score_symbols
 from pid.export.graphml import graph_line_width
@@ -244,6 +244,9 @@ def _score_sheet(
         regions=score_regions(pred.regions or [], truth.regions, pred.mask)
         if truth.regions is not None
         else None,
+        leaders=score_leaders(pred.regions or [], truth.regions, pred.graph)
+        if truth.regions is not None
+        else None,
     )
     missing = [m for m in pred.missing if _truth_has(truth, m)] if found else []
     return SheetReport(name, found, missing, radius, scores)
@@ -280,8 +283,10 @@ def _pool(
     junctions = [s.scores.junctions for s in sheets if s.scores.junctions is not None]
     graphs = [s.scores.graph for s in sheets if s.scores.graph is not None]
     regions = [s.scores.regions for s in sheets if s.scores.regions is not None]
+    leaders = [s.scores.leaders for s in sheets if s.scores.leaders is not None]
     return Sections(
         regions=reduce(operator.add, regions) if regions else None,
+        leaders=reduce(operator.add, leaders) if leaders else None,
         symbols=score_symbols(box_pairs, label_map=label_map) if box_pairs else None,
         masks=reduce(operator.add, masks) if masks else None,
         junctions=reduce(operator.add, junctions) if junctions else None,

@@ -31,8 +31,6 @@ EDGE_LABEL_OF_LINE_TYPE = {"solid": "solid", "dashed": "non-solid"}
 LINE_TYPE_OF_EDGE_LABEL = {label: line_type for line_type, label in EDGE_LABEL_OF_LINE_TYPE.items()}
 
 
-
-
 def graph_line_width(graph: nx.MultiGraph, default: float = DEFAULT_LINE_WIDTH) -> float:
     """Return the median drawn line width of a graph's edges.
 

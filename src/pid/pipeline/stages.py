@@ -278,8 +278,15 @@ def run_segment(folder: Path, config: StageConfig) -> StageOutcome:
     write_regions(
         folder / REGIONS,
         [
-            {"kind": "ruled", "bbox": [x1, y1, x2 - x1, y2 - y1]}
-            for x1, y1, x2, y2 in segmentation.regions
+            *(
+                {"kind": "ruled", "bbox": [x1, y1, x2 - x1, y2 - y1]}
+                for x1, y1, x2, y2 in segmentation.regions
+            ),
+            # Kept as notes pointing at pipes, for the text to attach to; never as pipes.
+            *(
+                {"kind": "leader", "bbox": [x1, y1, x2 - x1, y2 - y1]}
+                for x1, y1, x2, y2 in segmentation.leaders
+            ),
         ],
     )
     share = float(pipe_mask.mean())
@@ -289,6 +296,7 @@ def run_segment(folder: Path, config: StageConfig) -> StageOutcome:
             "pipe_pixels": int(pipe_mask.sum()),
             "pipe_share": round(share, 5),
             "ruled_regions": len(segmentation.regions),
+            "leaders": len(segmentation.leaders),
         },
         _provenance(config.segment_method, node_pad=NODE_PAD),
     )

@@ -56,6 +56,8 @@ class GeneratorParams:
     line_number_share: float = 0.5
     #: Ruled tables, description headers and notes blocks tried per unit area, each kind.
     tables_per_unit: float = 1.0
+    #: Leader lines from a note to a pipe tried per unit area.
+    leaders_per_unit: float = 4.0
     # Scan style: every figure below changes the picture, never the topology.
     scan_rotation_deg: float = 1.0
     scan_scale_jitter: float = 0.004

@@ -20,6 +20,7 @@ from pid.core.formats.graph import graph_to_json
 from pid.core.formats.jsonfile import json_text
 from pid.export.graphml import write_pid2graph_graphml
 from pid.synth.layout import LayoutError, build_layout
+from pid.synth.leaders import draw_leaders
 from pid.synth.params import DEFAULT_PARAMS, MAX_SIZE, MEETING_STYLES, MIN_SIZE, GeneratorParams
 from pid.synth.render import render_layout
 from pid.synth.scan import (
@@ -97,9 +98,9 @@ def generate_sheet(
     last_error: LayoutError | None = None
     for attempt in range(_LAYOUT_TRIES):
         # Children by position: adding a stream leaves the earlier ones (and sheets) as they were.
-        layout_ss, render_ss, scan_ss, tables_ss = np.random.SeedSequence(
+        layout_ss, render_ss, scan_ss, tables_ss, leaders_ss = np.random.SeedSequence(
             [seed, index, attempt]
-        ).spawn(4)
+        ).spawn(5)
         try:
             layout = build_layout(width, height, np.random.default_rng(layout_ss), params)
         except LayoutError as exc:
@@ -108,6 +109,13 @@ def generate_sheet(
         rendered = render_layout(layout, np.random.default_rng(render_ss), params)
         regions, table_texts = draw_tables(
             rendered.image, layout.frame, np.random.default_rng(tables_ss), params.tables_per_unit
+        )
+        leaders, leader_texts = draw_leaders(
+            rendered.image,
+            rendered.pipe_mask,
+            rendered.graph,
+            np.random.default_rng(leaders_ss),
+            params.leaders_per_unit,
         )
         sheet = Sheet(
             name=f"sheet_{index:05d}",
@@ -119,8 +127,8 @@ def generate_sheet(
             node_mask=rendered.node_mask,
             graph=rendered.graph,
             junctions=rendered.junctions,
-            text_items=[*rendered.text_items, *table_texts],
-            regions=regions,
+            text_items=[*rendered.text_items, *table_texts, *leader_texts],
+            regions=[*regions, *leaders],
             meta={},
         )
         if style == "scan":
@@ -147,6 +155,10 @@ def _apply_scan(sheet: Sheet, rng: np.random.Generator, params: GeneratorParams)
             item["inner"] = warp_box_xywh(item["inner"], matrix)
     for region in sheet.regions:
         region["bbox"] = warp_box_xywh(region["bbox"], matrix)
+        for end in ("from", "to"):
+            if end in region:
+                p = warp_points(np.asarray(region[end]), matrix)[0]
+                region[end] = [round(float(p[0]), 2), round(float(p[1]), 2)]
     boxes = [d["bbox"] for _, d in sheet.graph.nodes(data=True) if d["kind"] == "symbol"]
     node_mask = node_mask_from_boxes(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), (h, w))
     pipe_mask = warp_mask(sheet.pipe_mask, matrix)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from pid.vision.leaders import LeaderBox, find_leaders
 from pid.vision.regions import Region, region_mask, ruled_regions
 
 
@@ -180,6 +181,8 @@ class Segmentation:
 
     pipe_mask: NDArray[np.bool_]
     regions: list[Region]
+    #: Boxes of the leader lines taken out.
+    leaders: list[LeaderBox]
 
 
 def classical_pipe_mask(
@@ -224,7 +227,9 @@ def classical_segmentation(
     text = _text_blobs(ink, node_mask, opt)
     text |= _text_rows(text, ink, opt)
     kept = ink & ~text
-    return Segmentation(_drop_stray_blobs(kept, node_mask, opt), regions)
+    leaders = find_leaders(kept)
+    kept &= ~leaders.mask
+    return Segmentation(_drop_stray_blobs(kept, node_mask, opt), regions, leaders.boxes)
 
 
 def _drop_stray_blobs(

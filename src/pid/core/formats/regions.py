@@ -4,7 +4,8 @@ headers, notes), each with its kind and box.
 ``{"items": [{"kind": str, "bbox": [x, y, w, h], ...}]}`` in pixels of original.png. The
 generator writes the true regions with their own kinds (data_table, revision_table,
 description_header, notes); the segment stage writes the ruled regions it took out of the pipe
-mask, kind ``ruled``.
+mask, kind ``ruled``. Leader lines (kind ``leader``) carry their two ends, ``from`` (at the
+note) and ``to`` (on the pipe), in the generator's truth.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pid.core.formats._checks import as_list, fail, mapping, numbers
+from pid.core.formats._checks import Point, as_list, fail, mapping, numbers
 from pid.core.formats.jsonfile import read_json, write_json
 
 #: Regions drawn with rules (a grid or boxed cells), and the kind the segment stage gives them.
@@ -24,6 +25,8 @@ RULED_KINDS = ("data_table", "revision_table", "description_header", "ruled")
 class Region:
     kind: str
     bbox: tuple[float, float, float, float]  # x, y, w, h
+    #: A leader's two ends: at its note, and on the pipe it points at.
+    line: tuple[Point, Point] | None = None
 
     @property
     def ruled(self) -> bool:
@@ -42,7 +45,12 @@ def load_regions(path: Path) -> list[Region]:
         x, y, w, h = numbers(item.get("bbox"), 4, path, f"items[{i}].bbox")
         if w <= 0 or h <= 0:
             fail(path, f"items[{i}].bbox", f"width and height must be > 0, got {w:g}x{h:g}")
-        out.append(Region(kind, (x, y, w, h)))
+        line = None
+        if "from" in item or "to" in item:
+            start = numbers(item.get("from"), 2, path, f"items[{i}].from")
+            end = numbers(item.get("to"), 2, path, f"items[{i}].to")
+            line = ((start[0], start[1]), (end[0], end[1]))
+        out.append(Region(kind, (x, y, w, h), line))
     return out
 
 
