@@ -29,6 +29,7 @@ OUTPUTS = (
     "output.dexpi.xml",
     "graph.graphml",
     "pipe_mask.png",
+    "regions.json",
     "detections.json",
 )
 
