@@ -36,6 +36,8 @@ LABELS = (
 ENDS = ("arrow", "dot", "plain")
 #: Paper kept around a leader and its label, pixels.
 CLEARANCE = 6
+#: Unbroken pipe either side of where a leader ends, pixels.
+RUN_PX = 30
 #: Length of a leader, pixels.
 LENGTH_PX = (45, 110)
 
@@ -116,6 +118,8 @@ def _try_leader(
     tx = round(start[0] - (tw + 2 if direction[0] < 0 else -2))
     ty = round(start[1] + (th if direction[1] > 0 else 0) + (2 if direction[1] > 0 else -2))
     box = text_box(label, scale, tx, ty)
+    if not _on_visible_run(pipe_mask, target, along):
+        return None
     # The corridor is checked from where it is clear of the pipe it ends on.
     clear_from = (CLEARANCE + attrs.get("width", 4) / 2 + 3) / math.sin(angle)
     if not _paper(image, box, start, target, direction, pipe_mask, clear_from):
@@ -139,6 +143,19 @@ def _try_leader(
         "end": end,
     }
     return region, {"kind": "leader_text", "text": label, "bbox": box}
+
+
+def _on_visible_run(
+    pipe_mask: NDArray[np.uint8], target: NDArray[np.float64], along: NDArray[np.float64]
+) -> bool:
+    """Whether pipe ink runs unbroken for `RUN_PX` either side of `target`: a leader points at
+    the middle of a visible stretch, not at a pipe's end, a gap or a symbol."""
+    h, w = pipe_mask.shape
+    for s in range(-RUN_PX, RUN_PX + 1):
+        x, y = (round(v) for v in target + along * s)
+        if not (0 <= x < w and 0 <= y < h) or pipe_mask[y, x] == 0:
+            return False
+    return True
 
 
 def _paper(
