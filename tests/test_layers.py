@@ -104,3 +104,13 @@ def test_no_import_cycles_not_even_through_imports_inside_functions() -> None:
             graph.add_edge(importer, target)
     cycles = list(nx.simple_cycles(graph))
     assert cycles == []
+
+
+def test_celery_is_imported_only_in_tasks_and_the_benchmarks() -> None:
+    wrong = sorted(
+        f"{importer} imports {name}"
+        for importer, name, _ in IMPORTS
+        if name.split(".")[0] in ("celery", "kombu")
+        and _package(importer) not in ("tasks", "bench")
+    )
+    assert wrong == []

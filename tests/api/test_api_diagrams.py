@@ -587,6 +587,28 @@ def test_a_run_while_the_broker_is_down_is_unavailable(settings: Settings, diagr
     assert_error(response, 503, "the task broker is unavailable; try again later")
 
 
+def test_a_cancel_while_the_broker_is_down_still_cancels(
+    settings: Settings, client: httpx.Client, diagram: str
+) -> None:
+    """The cancel is recorded before anything is revoked; a broker that is down only means
+    its queued messages reach a worker, which finds the diagram cancelled."""
+    assert client.post(f"{API}/diagrams/{diagram}/run").status_code == 202
+    dead_broker = Celery(
+        "pid-api-tests-dead-broker",
+        broker=f"redis://127.0.0.1:{closed_port()}/0",
+        set_as_current=False,
+    )
+    with serve(app_with_test_broker(create_app(settings), dead_broker)) as url:
+        response = httpx.post(f"{url}{API}/diagrams/{diagram}/cancel", timeout=60.0)
+    dead_broker.close()
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    detail = client.get(f"{API}/diagrams/{diagram}").json()
+    assert detail["status"] == "cancelled"
+    assert {run["state"] for run in detail["stage_runs"]} == {"failed"}
+
+
 def test_an_upload_with_auto_run_while_the_broker_is_down_keeps_the_drawing(
     settings: Settings, data_dir: Path
 ) -> None:

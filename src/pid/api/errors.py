@@ -10,7 +10,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 from fastapi import FastAPI, Request, status
@@ -18,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from pid.core.errors import ConflictError, NotFoundError, PidInputError
-from pid.pipeline.service import BrokerUnavailableError
+from pid.pipeline.ports import QueueUnavailableError
 from pid.storage import ObjectNotFound, StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -32,8 +31,7 @@ UNAVAILABLE: dict[type[Exception], str] = {
     sqlalchemy.exc.InterfaceError: "database",
     sqlalchemy.exc.TimeoutError: "database",
     ConnectionError: "database",
-    kombu.exceptions.OperationalError: "task broker",
-    BrokerUnavailableError: "task broker",
+    QueueUnavailableError: "task broker",
     redis.exceptions.RedisError: "result backend",
     StorageUnavailable: "storage",
 }

@@ -124,9 +124,8 @@ def score_regions(
     truth = [r for r in truth if r.kind != "leader"]
     ruled = [r for r in truth if r.ruled]
     found = sum(_covered(r, pred) >= COVER for r in ruled)
-    cleared = sum(pipe_mask is None or not _inside(pipe_mask, r).any() for r in truth)
-    if pipe_mask is None:
-        cleared = 0
+    # With no predicted mask nothing counts as cleared: the prediction is missing.
+    cleared = 0 if pipe_mask is None else sum(not _inside(pipe_mask, r).any() for r in truth)
     return RegionScore(len(ruled), found, len(truth), cleared)
 
 

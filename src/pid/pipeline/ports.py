@@ -25,6 +25,10 @@ class Message:
     diagram_uid: str
 
 
+class QueueUnavailableError(RuntimeError):
+    """The task queue could not be reached: what an Enqueue or a Revoke raises then."""
+
+
 #: Send messages as one chain, in order: each runs once the one before it has succeeded.
 Enqueue = Callable[[Sequence[Message]], None]
 #: Withdraw the messages with these task ids from the queues (a cancel or a delete).

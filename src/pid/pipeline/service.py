@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import tempfile
 import uuid
 from collections.abc import AsyncGenerator, Sequence
@@ -30,7 +31,7 @@ from pid.core.formats.graph import load_graph, validate_graph
 from pid.core.statuses import DiagramStatus, StageRunState
 from pid.db.models import Artifact, Diagram, StageRun
 from pid.db.repositories import ArtifactRepository, DiagramRepository, StageRunRepository
-from pid.pipeline.ports import Enqueue, Message, Revoke
+from pid.pipeline.ports import Enqueue, Message, QueueUnavailableError, Revoke
 from pid.pipeline.stages import STAGES, Stage, chain, check_chain
 from pid.pipeline.status import resume_stage, stage_after_review, status_before, until_gate
 from pid.settings import Settings
@@ -40,8 +41,10 @@ from pid.vision.inputs import Page, load_page_bytes, load_symbols, save_original
 #: The error a diagram is left in when its chain could not be sent.
 BROKER_UNAVAILABLE = "the task broker was unavailable"
 
+log = logging.getLogger(__name__)
 
-class BrokerUnavailableError(RuntimeError):
+
+class BrokerUnavailableError(QueueUnavailableError):
     """A chain could not be sent; its runs were failed and its diagram left in error."""
 
 
@@ -261,7 +264,12 @@ class DiagramService:
         await self.runs.fail_queued(diagram.id, status.value)
         updated = await self.diagrams.set_status(uid, status)
         await self.session.commit()
-        await asyncio.to_thread(self.revoke, [run.task_id for run in active if run.task_id])
+        try:
+            await asyncio.to_thread(self.revoke, [run.task_id for run in active if run.task_id])
+        except QueueUnavailableError as exc:
+            # Already recorded: its queued runs are failed, and a worker that gets one of their
+            # messages finds the diagram stopped and runs nothing. Revoking only saves it that.
+            log.warning("diagram %s %s; its queued messages were not revoked: %s", uid, status, exc)
         assert updated is not None
         return updated
 

@@ -75,8 +75,6 @@ class Table:
     row_height: int
     col_widths: list[int]
     text_height: float
-    #: Lines of text per cell (description headers hold several).
-    lines: int = 1
 
     @property
     def size(self) -> tuple[int, int]:
@@ -202,7 +200,7 @@ def _description_header(rng: np.random.Generator, cols: int) -> Table:
     text_h = float(rng.uniform(7.5, 10.0))
     width = max(_text_width(c.split("\n"), text_h) for c in cells) + int(rng.integers(12, 30))
     return Table(
-        "description_header", [cells], round(text_h * 1.9 * 4 + 10), [width] * cols, text_h, 4
+        "description_header", [cells], round(text_h * 1.9 * 4 + 10), [width] * cols, text_h
     )
 
 

@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import kombu.exceptions
 from celery import Celery
 from celery import chain as celery_chain
 
-from pid.pipeline.ports import Enqueue, Message, Revoke
+from pid.pipeline.ports import Enqueue, Message, QueueUnavailableError, Revoke
 from pid.tasks.names import task_name
 
 
@@ -30,7 +32,8 @@ def enqueue_to(app: Celery) -> Enqueue:
             )
             for m in messages
         ]
-        celery_chain(*signatures).apply_async()
+        with _broker_errors():
+            celery_chain(*signatures).apply_async()
 
     return enqueue
 
@@ -40,9 +43,19 @@ def revoke_with(app: Celery) -> Revoke:
 
     def revoke(task_ids: Sequence[str]) -> None:
         if task_ids:
-            app.control.revoke(list(task_ids))
+            with _broker_errors():
+                app.control.revoke(list(task_ids))
 
     return revoke
+
+
+@contextmanager
+def _broker_errors() -> Iterator[None]:
+    """kombu's connection errors as the port's own, so no caller above needs to know kombu."""
+    try:
+        yield
+    except kombu.exceptions.OperationalError as exc:
+        raise QueueUnavailableError(str(exc)) from exc
 
 
 def service_app() -> Celery:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import asdict
+from typing import Annotated
 
-from celery import states
-from celery.result import AsyncResult
 from fastapi import APIRouter, Path
 
 from pid.api.schemas import TaskOut
-from pid.tasks.enqueue import service_app
+from pid.tasks.results import task_state
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -17,18 +16,9 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 MAX_TASK_ID_LENGTH = 255
 
 
-# A plain `def`: AsyncResult reads the result backend with blocking calls, so FastAPI runs this
-# in its thread pool rather than on the event loop.
+# A plain `def`: the result backend is read with blocking calls, so FastAPI runs this in its
+# thread pool rather than on the event loop.
 @router.get("/{task_id}")
 def get_task(task_id: Annotated[str, Path(max_length=MAX_TASK_ID_LENGTH)]) -> TaskOut:
     """The task's state; unknown ids read as PENDING, as Celery cannot tell them apart."""
-    result: AsyncResult[Any] = AsyncResult(task_id, app=service_app())
-    state = result.state
-    info = result.info
-    return TaskOut(
-        task_id=task_id,
-        state=state,
-        ready=state in states.READY_STATES,
-        info=info if isinstance(info, dict) else None,
-        error=str(info) if state == states.FAILURE else None,
-    )
+    return TaskOut(**asdict(task_state(task_id)))
